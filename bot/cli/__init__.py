@@ -1,0 +1,74 @@
+"""The `plantbot` command: a thin click layer over the library.
+
+Only this layer configures logging and turns domain errors into one-line messages with an exit
+status (2 for bad input such as a config or bundle, 1 for everything else).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from bot import __version__
+from bot.config import Config, load_config
+from bot.errors import PlantBotError
+
+
+class PlantBotGroup(click.Group):
+    """Turns PlantBotError raised by any command into a one-line error and its exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PlantBotError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+class State:
+    """What the top-level options give every command; the config is read lazily."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(cls=PlantBotGroup)
+@click.option("--config", "config_path", envvar="PLANTBOT_CONFIG", type=click.Path(dir_okay=False),
+              help="Config file (TOML). Default: $PLANTBOT_CONFIG, else built-in defaults.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(__version__, prog_name="plantbot")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:
+    """PlantBot: model-assisted plant identifications for iNaturalist communities, human-gated."""
+    level = logging.WARNING if quiet else (logging.INFO if verbose <= 1 else logging.DEBUG)
+    if verbose == 0 and not quiet:
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if level > logging.DEBUG:
+        logging.getLogger("pyinaturalist").setLevel(logging.WARNING)
+    ctx.obj = State(config_path)
+
+
+def _register() -> None:
+    """Each command family lives in its own module and adds itself to `main`."""
+    from bot.cli import audit, bench, core, dataset, ops, platform, training, web
+
+    for module in (core, platform, ops, web, audit, bench, dataset, training):
+        module.register(main)
+
+
+_register()

@@ -1,0 +1,310 @@
+"""Settings from a TOML file plus the environment, validated before anything runs.
+
+Every mistake is reported as one line naming the file, the section and the key, because an admin
+editing a config on a server wants to know exactly which line to fix.  Secrets never live here:
+they are read from the environment only (see `Secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import UsageError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "inaturalist": {
+        "flavor": "inat-v1",
+        "api_url": "https://api.inaturalist.org/v1",
+        "site_url": "https://www.inaturalist.org",
+        "photo_hosts": ["static.inaturalist.org", "inaturalist-open-data.s3.amazonaws.com"],
+    },
+    "natusfera": {
+        "flavor": "inat-v1",
+        "api_url": "https://api.inaturalist.org/v1",
+        "site_url": "https://spain.inaturalist.org",
+        "site_id": 13,
+        "language": "es",
+        "photo_hosts": ["static.inaturalist.org", "inaturalist-open-data.s3.amazonaws.com"],
+    },
+    "legacy": {"flavor": "legacy"},
+}
+INAT_NETWORK_API_HOSTS = ("api.inaturalist.org", "www.inaturalist.org", "inaturalist.org")
+
+
+class ConfigError(UsageError):
+    """A configuration problem, already phrased as one line for the user."""
+
+
+@dataclass
+class PlatformConfig:
+    preset: str | None = None  # "inaturalist", "natusfera" or "legacy": fills the keys below
+    flavor: str = "inat-v1"  # "inat-v1" or "legacy"
+    api_url: str = "https://api.inaturalist.org/v1"
+    site_url: str = "https://www.inaturalist.org"
+    user_agent: str = "PlantBot"
+    contact: str = ""  # an e-mail or URL added to the User-Agent
+    site_id: int | None = None
+    place_id: int | None = None
+    project_id: int | None = None
+    quality_grade: str | None = None  # "needs_id", "research", "casual" or None for all
+    photo_hosts: list[str] = field(default_factory=list)
+    extra_photo_hosts: list[str] = field(default_factory=list)
+    per_page: int = 200
+    requests_per_second: float = 1.0
+    requests_per_minute: int = 60
+    requests_per_day: int = 9000
+    ratelimit_path: str = ""  # shared bucket file; empty: the user's cache directory
+    timeout_seconds: float = 30.0
+    max_retries: int = 4
+
+
+@dataclass
+class PhotosConfig:
+    size: str = "medium"  # square, small, medium, large, original
+    max_bytes: int = 8_000_000
+    max_pixels: int = 40_000_000
+    timeout_seconds: float = 20.0
+    parallel: int = 8
+    max_photos_per_observation: int = 20
+    media_bytes_per_hour: int = 5_000_000_000
+    media_bytes_per_day: int = 24_000_000_000
+
+
+@dataclass
+class ModelConfig:
+    path: str = "model"
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
+    batch_size: int = 64
+    threads: int = 0  # torch intra-op threads; 0 picks from the core count
+    workers: int = 0  # decode/preprocess threads; 0 picks from the core count
+    dtype: str = "float32"  # float32, float16, bfloat16 (autocast on GPU)
+    tencrop: bool = False
+
+
+@dataclass
+class DecisionConfig:
+    cutoff: float = 0.30
+    fallback_ranks: list[str] = field(default_factory=lambda: ["genus", "family"])
+    skip_captive: bool = True
+    top_k: int = 5
+
+
+@dataclass
+class PostingConfig:
+    mode: str = "review"  # "dry-run", "review" or "auto"
+    allow_unreviewed: bool = False
+    i_have_written_permission: bool = False
+    language: str = "en"  # "en" or "es"
+    templates_dir: str = ""  # a folder overriding the shipped texts
+    opt_out_users: list[str] = field(default_factory=list)
+    opt_out_tags: list[str] = field(default_factory=list)
+    opt_out_field: str = ""  # an observation field whose value "no"/"false" opts out
+    account_login: str = ""  # the bot account's login (auto mode, skip rule)
+
+
+@dataclass
+class ReviewConfig:
+    moderators: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    oauth_client_id: str = ""  # secret in PLANTBOT_OAUTH_CLIENT_SECRET when the app has one
+    redirect_url: str = ""  # empty: http://{host}:{port}/auth/callback
+    page_size: int = 20
+
+
+@dataclass
+class StoreConfig:
+    database: str = "plantbot.sqlite3"
+
+
+@dataclass
+class ScheduleConfig:
+    interval_seconds: int = 600
+    post_interval_seconds: int = 60
+    audit_interval_seconds: int = 86400
+    token_refresh_seconds: int = 3600
+
+
+@dataclass
+class Config:
+    platform: PlatformConfig = field(default_factory=PlatformConfig)
+    photos: PhotosConfig = field(default_factory=PhotosConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    posting: PostingConfig = field(default_factory=PostingConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    source: Path | None = None  # the file it came from, for messages and relative paths
+
+    def resolve_path(self, value: str) -> Path:
+        """Paths in a config are relative to the config file, not to the working directory."""
+        p = Path(value).expanduser()
+        if p.is_absolute() or self.source is None:
+            return p
+        return self.source.parent / p
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve_path(self.store.database)
+
+    @property
+    def model_path(self) -> Path:
+        return self.resolve_path(self.model.path)
+
+    @property
+    def allowed_photo_hosts(self) -> list[str]:
+        return [*self.platform.photo_hosts, *self.platform.extra_photo_hosts]
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials, from the environment only; `repr` never shows them."""
+
+    api_token: str | None = field(default=None, repr=False)
+    app_id: str | None = field(default=None, repr=False)
+    app_secret: str | None = field(default=None, repr=False)
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    web_secret_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:
+        e = os.environ if env is None else env
+        return cls(
+            api_token=e.get("PLANTBOT_API_TOKEN") or None,
+            app_id=e.get("INAT_APP_ID") or None,
+            app_secret=e.get("INAT_APP_SECRET") or None,
+            username=e.get("INAT_USERNAME") or None,
+            password=e.get("INAT_PASSWORD") or None,
+            oauth_client_secret=e.get("PLANTBOT_OAUTH_CLIENT_SECRET") or None,
+            web_secret_key=e.get("PLANTBOT_SECRET_KEY") or None,
+        )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file; None means built-in defaults (or $PLANTBOT_CONFIG)."""
+    if path is None:
+        env_path = os.environ.get("PLANTBOT_CONFIG")
+        if not env_path:
+            return validate(Config())
+        path = env_path
+    src = Path(path)
+    try:
+        raw = tomllib.loads(src.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{src}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{src}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{src}: cannot read: {exc.strerror}") from None
+    return config_from_dict(raw, source=src)
+
+
+def config_from_dict(raw: dict[str, Any], source: Path | None = None) -> Config:
+    where = str(source) if source else "<config>"
+    cfg = Config(source=source.resolve() if source else None)
+    platform_raw = dict(raw.get("platform", {})) if isinstance(raw.get("platform"), dict) else {}
+    preset = platform_raw.get("preset")
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"{where}: [platform] preset: unknown preset {preset!r} "
+                              f"(choose from {', '.join(PRESETS)})")
+        defaults = {k: v for k, v in PRESETS[preset].items() if k != "language"}
+        raw = {**raw, "platform": {**defaults, **platform_raw}}
+        if "language" in PRESETS[preset]:
+            posting = dict(raw.get("posting", {}))
+            posting.setdefault("language", PRESETS[preset]["language"])
+            raw["posting"] = posting
+    for key, value in raw.items():
+        section = next((f for f in fields(Config) if f.name == key and f.name != "source"), None)
+        if section is None:
+            raise ConfigError(f"{where}: unknown section [{key}]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: [{key}] must be a table")
+        _fill(getattr(cfg, key), value, f"{where}: [{key}]")
+    return validate(cfg, where)
+
+
+def _fill(obj: Any, values: dict[str, Any], where: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    known = {f.name for f in fields(obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where} {key}: unknown key")
+        setattr(obj, key, _coerce(value, hints[key], f"{where} {key}"))
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_coerce(v, args[0], where) for v in value]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint in (str, float) and not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected a {'string' if hint is str else 'number'}, got {value!r}")
+    return value
+
+
+def _check(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{where} {message}")
+
+
+def validate(cfg: Config, where: str = "<config>") -> Config:
+    """Checks that need more than one key's type."""
+    p, ph, m, d, po = cfg.platform, cfg.photos, cfg.model, cfg.decision, cfg.posting
+    _check(p.flavor in ("inat-v1", "legacy"), where, f"[platform] flavor: {p.flavor!r} is not inat-v1 or legacy")
+    _check(p.quality_grade in (None, "needs_id", "research", "casual"), where,
+           f"[platform] quality_grade: {p.quality_grade!r} is not needs_id, research or casual")
+    _check(1 <= p.per_page <= 200, where, "[platform] per_page: must be between 1 and 200")
+    _check(p.requests_per_second > 0, where, "[platform] requests_per_second: must be > 0")
+    _check(ph.size in ("square", "small", "medium", "large", "original"), where,
+           f"[photos] size: {ph.size!r} is not square, small, medium, large or original")
+    _check(ph.max_bytes > 0 and ph.max_pixels > 0 and ph.parallel > 0, where, "[photos] limits must be > 0")
+    _check(m.batch_size > 0, where, "[model] batch_size: must be > 0")
+    _check(m.dtype in ("float32", "float16", "bfloat16"), where, f"[model] dtype: {m.dtype!r} is not supported")
+    _check(m.device == "auto" or m.device == "cpu" or m.device.startswith(("cuda", "mps")), where,
+           f"[model] device: {m.device!r} is not auto, cpu or cuda[:N]")
+    _check(0.0 < d.cutoff <= 1.0, where, f"[decision] cutoff: {d.cutoff} is not in (0, 1]")
+    _check(all(r in ("genus", "family") for r in d.fallback_ranks), where,
+           "[decision] fallback_ranks: only \"genus\" and \"family\" are allowed")
+    _check(d.top_k >= 1, where, "[decision] top_k: must be >= 1")
+    _check(po.mode in ("dry-run", "review", "auto"), where,
+           f"[posting] mode: {po.mode!r} is not dry-run, review or auto")
+    _check(po.language in ("en", "es"), where, f"[posting] language: {po.language!r} is not en or es")
+    _check(cfg.schedule.interval_seconds > 0, where, "[schedule] interval_seconds: must be > 0")
+    return cfg
+
+
+def check_model_path(cfg: Config) -> Path:
+    """A missing model is a config error, reported against [model] path."""
+    path = cfg.model_path
+    where = str(cfg.source) if cfg.source else "<config>"
+    if not path.exists():
+        raise ConfigError(f"{where}: [model] path: {path} does not exist")
+    return path
+
+
+def as_dict(obj: Any) -> Any:
+    """The effective settings, for `plantbot config show` (never includes secrets)."""
+    if is_dataclass(obj):
+        return {f.name: as_dict(getattr(obj, f.name)) for f in fields(obj) if f.name != "source"}
+    return obj

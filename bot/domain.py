@@ -1,0 +1,145 @@
+"""Typed records that flow between the stages.
+
+They are plain frozen dataclasses so that every stage (platform parsers, the decision rule, the
+store, the review UI) can share them without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+PLANTAE = "Plantae"
+RANKS = ("species", "genus", "family")
+
+
+@dataclass(frozen=True)
+class Taxon:
+    id: int
+    name: str
+    rank: str
+    ancestor_ids: tuple[int, ...] = ()  # root first; includes the taxon's own id last when known
+    rank_level: float | None = None
+    iconic_taxon_name: str | None = None
+    preferred_common_name: str | None = None
+
+    def is_within(self, other_id: int) -> bool:
+        """True when this taxon is `other_id` or lies below it."""
+        return self.id == other_id or other_id in self.ancestor_ids
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    login: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    id: int
+    url: str  # as the platform gave it (any size word); photos.py rewrites the size
+    position: int = 0
+    license_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Identification:
+    id: int
+    user: User
+    taxon: Taxon | None
+    current: bool = True
+    body: str | None = None
+    category: str | None = None
+    vision: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    user: User
+    body: str
+    created_at: datetime | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Observation:
+    id: int
+    user: User
+    photos: tuple[Photo, ...]  # in observation_photos position order
+    taxon: Taxon | None = None
+    community_taxon_id: int | None = None
+    iconic_taxon_name: str | None = None
+    captive: bool = False
+    quality_grade: str | None = None
+    identifications: tuple[Identification, ...] = ()
+    comments: tuple[Comment, ...] = ()
+    tags: tuple[str, ...] = ()
+    field_values: dict[str, str] = field(default_factory=dict)  # observation field name -> value
+    uri: str | None = None
+    created_at: datetime | None = None
+    uuid: str | None = None
+
+    @property
+    def is_plant(self) -> bool:
+        return self.iconic_taxon_name == PLANTAE
+
+
+@dataclass(frozen=True)
+class Label:
+    """One output of a model bundle (a row of labels.csv)."""
+
+    index: int
+    taxon_id: int | None
+    name: str
+    rank: str = "species"
+    genus_taxon_id: int | None = None
+    genus: str = ""
+    family_taxon_id: int | None = None
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class ObservationPrediction:
+    """Softmax probabilities averaged over the photos of one observation that loaded."""
+
+    observation_id: int
+    probs: tuple[float, ...]
+    n_photos: int
+
+
+class DecisionKind(StrEnum):
+    SPECIES = "species"  # a species identification
+    GENUS = "genus"  # a genus-level comment
+    FAMILY = "family"  # a family-level comment
+    ABSTAIN = "abstain"  # classified, nothing cleared the cutoff
+    SKIP = "skip"  # not classified or not worth proposing (see reasons)
+
+    @property
+    def proposes(self) -> bool:
+        return self in (DecisionKind.SPECIES, DecisionKind.GENUS, DecisionKind.FAMILY)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    name: str
+    taxon_id: int | None
+    prob: float
+    rank: str = "species"
+
+
+@dataclass(frozen=True)
+class Decision:
+    observation_id: int
+    kind: DecisionKind
+    taxon_id: int | None = None
+    taxon_name: str | None = None
+    rank: str | None = None
+    score: float = 0.0
+    reasons: tuple[str, ...] = ()
+    top_species: tuple[Ranked, ...] = ()
+    best_genus: Ranked | None = None
+    best_family: Ranked | None = None
+    n_photos: int = 0

@@ -1,0 +1,65 @@
+"""The one small interface every platform adapter implements.
+
+The cycle, the poster and the audit only see this protocol, so iNaturalist v1 and the legacy Rails
+API of independent forks are interchangeable.  Reads are `get_*`, writes are `post_*`/`update_*`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.domain import Comment, Identification, Observation, Taxon, User
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An observation the parser could not use, with the reason; the cycle records and skips it."""
+
+    observation_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ObservationPage:
+    observations: list[Observation]
+    rejected: list[Rejected] = field(default_factory=list)
+    last_id: int = 0  # the highest observation id on this page (parsed or not): the next cursor
+
+
+class Platform(Protocol):
+    name: str  # a key for cursors, e.g. "inat-v1:https://api.inaturalist.org/v1"
+    dry_run: bool  # when True, no write request is ever sent
+
+    def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]:
+        """Plant observations with photos whose id is above `cursor`, oldest first, page by page."""
+        ...
+
+    def get_observations(self, ids: Sequence[int]) -> list[Observation]:
+        """Observations by id (at most 30 a request upstream; the adapter batches)."""
+        ...
+
+    def get_taxon(self, taxon_id: int) -> Taxon | None: ...
+
+    def search_taxa(self, name: str, rank: str | None = None) -> list[Taxon]: ...
+
+    def get_current_user(self, token: str) -> User: ...
+
+    def post_identification(self, token: str, observation_id: int, taxon_id: int, body: str) -> int:
+        """Creates an identification (never with vision=true) and returns its remote id."""
+        ...
+
+    def post_comment(self, token: str, observation_id: int, body: str) -> int:
+        """Creates a comment on an observation and returns its remote id."""
+        ...
+
+    def update_identification(self, token: str, identification_id: int, current: bool) -> None:
+        """Withdraws (current=False) or restores an identification."""
+        ...
+
+    def get_identifications(self, observation_id: int) -> list[Identification]:
+        """All identifications on an observation, current or not (reconciliation reads these)."""
+        ...
+
+    def get_comments(self, observation_id: int) -> list[Comment]: ...
