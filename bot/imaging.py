@@ -54,5 +54,5 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: 
         raise ImageDecodeError(kind, f"{kind} image ({exc})") from None
     except (SyntaxError, ValueError) as exc:
         raise ImageDecodeError("corrupt", f"corrupt image ({exc})") from None
-    img = ImageOps.exif_transpose(img)
-    return img if img.mode == "RGB" else img.convert("RGB")
+    upright = ImageOps.exif_transpose(img)
+    return upright if upright.mode == "RGB" else upright.convert("RGB")

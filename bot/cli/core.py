@@ -1,9 +1,168 @@
-"""Commands of this family (filled in by its issue)."""
+"""Core commands: the database, one cycle, the simulator and the config."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from bot.cli import State, pass_state
+from bot.config import Secrets, as_dict, check_model_path
+from bot.cycle import CycleSummary, run_cycle
+from bot.store import Store, current_revision, downgrade, upgrade
+
+
+@click.group("db")
+def db_group() -> None:
+    """Create, migrate or inspect the SQLite database."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
+@pass_state
+def db_upgrade(state: State, revision: str) -> None:
+    """Create the database or migrate it to the latest schema."""
+    path = state.config.database_path
+    upgrade(path, revision)
+    click.echo(f"{path}: at revision {current_revision(path)}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision", default="base")
+@pass_state
+def db_downgrade(state: State, revision: str) -> None:
+    """Migrate the database down to REVISION (default: base, i.e. drop everything)."""
+    path = state.config.database_path
+    downgrade(path, revision)
+    click.echo(f"{path}: at revision {current_revision(path) or 'base'}")
+
+
+@db_group.command("current")
+@pass_state
+def db_current(state: State) -> None:
+    """Show the database's schema revision."""
+    click.echo(current_revision(state.config.database_path) or "base (empty)")
+
+
+@click.command("once")
+@click.option("--dry-run", is_flag=True, help="Record decisions as 'would post'; send no write request at all.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_state
+def once(state: State, dry_run: bool, as_json: bool) -> None:
+    """Run one cycle: poll -> photos -> classify -> decide -> record (-> post in auto mode)."""
+    from bot.classifier import Classifier, load_bundle
+    from bot.platforms import create_platform
+
+    cfg = state.config
+    bundle = load_bundle(check_model_path(cfg))
+    m = cfg.model
+    classifier = Classifier(bundle, device=m.device, batch_size=m.batch_size, threads=m.threads,
+                            workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
+    store = Store(cfg.database_path)
+    try:
+        effective_dry_run = dry_run or cfg.posting.mode == "dry-run"
+        platform = create_platform(cfg, Secrets.from_env(), dry_run=effective_dry_run, store=store)
+        summary = run_cycle(cfg, store, platform, classifier, dry_run=effective_dry_run)
+        if not effective_dry_run and cfg.posting.mode == "auto":
+            _post_auto(cfg, store, platform)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(summary_dict(summary), indent=2))
+    else:
+        print_summary(summary)
+    if summary.status == "failed":
+        sys.exit(1)
+
+
+def _post_auto(cfg: object, store: Store, platform: object) -> None:
+    """Auto mode (explicit opt-in only): post this cycle's approved decisions under the bot's account."""
+    from bot import post
+
+    post.check_mode_allowed(cfg)  # type: ignore[arg-type]
+    token = platform.get_token()  # type: ignore[attr-defined]
+    login = platform.get_current_user(token).login  # type: ignore[attr-defined]
+    post.reconcile_open_intents(store, platform, cfg)  # type: ignore[arg-type]
+    outcomes = post.post_approved(store, platform, cfg, token=token, user_login=login)  # type: ignore[arg-type]
+    click.echo(f"auto mode: {sum(o.status == 'posted' for o in outcomes)} posted, "
+               f"{sum(o.status != 'posted' for o in outcomes)} not posted")
+
+
+def summary_dict(s: CycleSummary) -> dict[str, object]:
+    return {
+        "cycle": s.cycle_id, "status": s.status, "mode": s.mode, "dry_run": s.dry_run, "seen": s.seen,
+        "retried": s.retried, "decided": s.decided, "decisions": dict(s.kinds), "skipped": dict(s.skipped),
+        "rejected": s.rejected, "photos_ok": s.photos_ok, "photos_failed": s.photos_failed,
+        "left_for_next_cycle": s.left_for_next, "seconds": {k: round(v, 3) for k, v in s.timings.items()},
+        "errors": s.errors, "paused": s.paused,
+    }
+
+
+def print_summary(s: CycleSummary) -> None:
+    console = Console()
+    table = Table(title=f"Cycle {s.cycle_id} ({s.mode}{', dry-run' if s.dry_run else ''}): {s.status}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("observations seen", str(s.seen))
+    table.add_row("retried from earlier cycles", str(s.retried))
+    table.add_row("decisions recorded", str(s.decided))
+    for kind in ("species", "genus", "family", "abstain", "skip"):
+        table.add_row(f"  {kind}", str(s.kinds.get(kind, 0)))
+    for reason, n in sorted(s.skipped.items()):
+        table.add_row(f"    skipped: {reason}", str(n))
+    table.add_row("rejected by the parser", str(s.rejected))
+    table.add_row("photos loaded / failed", f"{s.photos_ok} / {s.photos_failed}")
+    table.add_row("left for the next cycle", str(s.left_for_next))
+    for stage, seconds in s.timings.items():
+        table.add_row(f"time: {stage}", f"{seconds:.2f} s")
+    console.print(table)
+    for err in s.errors:
+        console.print(f"[red]error:[/red] {err}")
+    if s.paused:
+        console.print(f"[yellow]paused:[/yellow] {s.paused}")
+
+
+@click.command("sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--world", "world_dir", type=click.Path(file_okay=False), help="A world saved by World.save; "
+              "default: a generated demo world.")
+@click.option("--fault", "faults", multiple=True, help='Fault rule, e.g. "GET /v1/observations*=status:503@0.2".')
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for faults and the generated world.")
+def sim(host: str, port: int, world_dir: str | None, faults: tuple[str, ...], seed: int) -> None:
+    """Serve the bundled iNaturalist simulator on loopback (for tests and the demo)."""
+    from bot.sim.server import serve_cli
+
+    serve_cli(world_dir, host, port, list(faults), seed)
+
+
+@click.group("config")
+def config_group() -> None:
+    """Check or show the configuration."""
+
+
+@config_group.command("check")
+@pass_state
+def config_check(state: State) -> None:
+    """Validate the config file and the model bundle; exit 2 with one line if anything is wrong."""
+    from bot.classifier import load_bundle
+
+    cfg = state.config
+    bundle = load_bundle(check_model_path(cfg))
+    click.echo(f"ok: {cfg.source or 'built-in defaults'}; model {bundle.name} {bundle.version} "
+               f"({len(bundle.labels)} labels); mode {cfg.posting.mode}")
+
+
+@config_group.command("show")
+@pass_state
+def config_show(state: State) -> None:
+    """Print the effective settings as JSON (secrets are never part of them)."""
+    click.echo(json.dumps(as_dict(state.config), indent=2))
 
 
 def register(group: click.Group) -> None:
-    """Adds this module's commands to the top-level group."""
+    for command in (db_group, once, sim, config_group):
+        group.add_command(command)

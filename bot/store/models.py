@@ -44,6 +44,8 @@ class ObservationRow(Base):
     captive: Mapped[bool] = mapped_column(Boolean, default=False)
     uri: Mapped[str | None] = mapped_column(String(500))
     n_photos: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # cycles that tried it without deciding
+    last_error: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
     photos: Mapped[list[PhotoRow]] = relationship(back_populates="observation", order_by="PhotoRow.position")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 08:59:10.572221
+Create Date: 2026-11-27 09:02:45.306603
 """
 
 from collections.abc import Sequence
@@ -64,6 +64,8 @@ def upgrade() -> None:
         sa.Column("captive", sa.Boolean(), nullable=False),
         sa.Column("uri", sa.String(length=500), nullable=True),
         sa.Column("n_photos", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),

@@ -1,0 +1,239 @@
+"""One poll cycle: poll -> photos -> classify -> decide -> record.
+
+Pages are processed one at a time and the cursor moves only after a page's observations are in
+the database, so a crash or an API failure loses nothing: observations seen but not decided are
+picked up again by the next cycle (up to `MAX_ATTEMPTS` tries when their photos keep failing).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from PIL import Image
+from sqlalchemy.orm import Session
+
+from bot import photos as photo_stage
+from bot.config import Config
+from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference
+from bot.domain import Decision, DecisionKind, Observation
+from bot.errors import BudgetExhausted, PlatformError
+from bot.store import records
+from bot.store.db import Store
+
+if TYPE_CHECKING:
+    from bot.classifier import Classifier
+    from bot.platforms.base import Platform, Rejected
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+TRANSIENT_PHOTO_STATUSES = frozenset({"failed", "budget"})
+REFETCH_BATCH = 30
+
+
+@dataclass
+class CycleSummary:
+    cycle_id: int = 0
+    dry_run: bool = True
+    mode: str = "dry-run"
+    seen: int = 0
+    retried: int = 0
+    decided: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    photos_ok: int = 0
+    photos_failed: int = 0
+    rejected: int = 0
+    left_for_next: int = 0
+    errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    paused: str | None = None
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+    @property
+    def status(self) -> str:
+        if self.paused:
+            return "paused"
+        return "failed" if self.errors else "ok"
+
+
+def decision_status(kind: DecisionKind, mode: str, dry_run: bool) -> str:
+    """Where a new decision enters the review flow: only proposals can ever be posted."""
+    if dry_run or not kind.proposes:
+        return "recorded"
+    return "approved" if mode == "auto" else "proposed"
+
+
+def cursor_key(cfg: Config, platform: Platform) -> str:
+    p = cfg.platform
+    filters = f"place={p.place_id};project={p.project_id};quality={p.quality_grade};site={p.site_id}"
+    return f"{platform.name}|{filters}"
+
+
+class CycleRunner:
+    """Carries the collaborators of one cycle so the stage functions stay short."""
+
+    def __init__(self, cfg: Config, store: Store, platform: Platform, classifier: Classifier,
+                 dry_run: bool) -> None:
+        self.cfg, self.store, self.platform, self.classifier = cfg, store, platform, classifier
+        self.bundle = classifier.bundle
+        self.dry_run = dry_run
+        self.mode = "dry-run" if dry_run else cfg.posting.mode
+        self.logins = [x for x in (cfg.posting.account_login, *cfg.review.moderators) if x]
+        self.summary = CycleSummary(dry_run=dry_run, mode=self.mode)
+
+    def run(self) -> CycleSummary:
+        s = self.summary
+        with self.store.session() as db:
+            s.cycle_id = records.start_cycle(db, self.dry_run)
+        try:
+            self._retry_left_over()
+            self._poll_new()
+        except BudgetExhausted as exc:
+            s.paused = str(exc)
+            log.warning("polling paused: %s", exc)
+        except PlatformError as exc:
+            s.errors.append(str(exc))
+            log.error("cycle stopped early, the rest is left for the next cycle: %s", exc)
+        finally:
+            self._finish()
+        return s
+
+    def _retry_left_over(self) -> None:
+        with self.store.session() as db:
+            ids = records.undecided_ids(db, self.bundle.name, self.bundle.version, self.platform.name,
+                                        MAX_ATTEMPTS)
+        for start in range(0, len(ids), REFETCH_BATCH):
+            batch = ids[start:start + REFETCH_BATCH]
+            with self.summary.timed("poll"):
+                found = self.platform.get_observations(batch)
+            self.summary.retried += len(found)
+            with self.store.session() as db:
+                records.upsert_observations(db, found, self.platform.name)
+                for gone in set(batch) - {o.id for o in found}:
+                    records.note_attempt(db, gone, "no longer returned by the platform")
+            self._process(found)
+
+    def _poll_new(self) -> None:
+        key = cursor_key(self.cfg, self.platform)
+        with self.store.session() as db:
+            cursor = records.get_cursor(db, key)
+        pages = self.platform.get_new_observations(cursor)
+        while True:
+            with self.summary.timed("poll"):
+                page = next(pages, None)
+            if page is None:
+                return
+            self.summary.seen += len(page.observations) + len(page.rejected)
+            with self.store.session() as db:
+                records.upsert_observations(db, page.observations, self.platform.name)
+                self._record_rejected(db, page.rejected)
+                records.set_cursor(db, key, page.last_id)
+            self._process(page.observations)
+
+    def _record_rejected(self, db: Session, rejected: Sequence[Rejected]) -> None:
+        for r in rejected:
+            self.summary.rejected += 1
+            log.warning("observation %s rejected: %s", r.observation_id, r.reason)
+            if r.observation_id is not None:
+                records.record_rejected(db, r.observation_id, self.platform.name, r.reason)
+                self._store_decision(db, Decision(r.observation_id, DecisionKind.SKIP,
+                                                  reasons=(f"unparseable: {r.reason}",)))
+
+    def _process(self, observations: Sequence[Observation]) -> None:
+        with self.store.session() as db:
+            done = records.decided_ids(db, [o.id for o in observations], self.bundle.name, self.bundle.version)
+        todo: list[Observation] = []
+        with self.store.session() as db:
+            for obs in observations:
+                if obs.id in done:
+                    continue
+                reason = skip_before_inference(obs, self.cfg.decision, self.logins)
+                if reason:
+                    self._store_decision(db, Decision(obs.id, DecisionKind.SKIP, reasons=(reason,)))
+                else:
+                    todo.append(obs)
+        if todo:
+            self._classify_and_decide(todo)
+
+    def _classify_and_decide(self, todo: list[Observation]) -> None:
+        s = self.summary
+        with s.timed("photos"):
+            results = photo_stage.download_photos(todo, self.cfg, decode_size=self.bundle.resize_size)
+        images: dict[int, Sequence[Image.Image | bytes]] = {}
+        retry_later: set[int] = set()
+        with self.store.session() as db:
+            for obs in todo:
+                obs_results = results.get(obs.id, [])
+                for r in obs_results:
+                    records.record_photo_result(db, obs.id, r.photo.id, r.status, r.error, r.nbytes, r.url)
+                    s.photos_ok += r.status == "ok"
+                    s.photos_failed += r.status != "ok"
+                loaded = [r.image for r in obs_results if r.status == "ok" and r.image is not None]
+                if loaded:
+                    images[obs.id] = loaded
+                elif any(r.status in TRANSIENT_PHOTO_STATUSES for r in obs_results):
+                    attempts = records.note_attempt(db, obs.id, "photos could not be downloaded")
+                    if attempts < MAX_ATTEMPTS:
+                        retry_later.add(obs.id)
+        with s.timed("classify"):
+            predictions = self.classifier.predict_observations(images) if images else {}
+        with s.timed("decide"), self.store.session() as db:
+            for obs in todo:
+                if obs.id in retry_later:
+                    s.left_for_next += 1
+                    continue
+                decision = decide(predictions.get(obs.id), self.bundle.labels, obs, self.cfg.decision, self.logins)
+                if decision.reasons == (NO_LOADABLE_PHOTO,):
+                    errors = "; ".join(r.error or r.status for r in results.get(obs.id, []))
+                    decision = Decision(obs.id, DecisionKind.SKIP, reasons=(NO_LOADABLE_PHOTO, errors))
+                self._store_decision(db, decision)
+
+    def _store_decision(self, db: Session, decision: Decision) -> None:
+        decision_id = records.record_decision(
+            db, decision, model_name=self.bundle.name, model_version=self.bundle.version,
+            cutoff=self.cfg.decision.cutoff, mode=self.mode, dry_run=self.dry_run,
+            status=decision_status(decision.kind, self.mode, self.dry_run), cycle_id=self.summary.cycle_id)
+        if decision_id is None:
+            return
+        self.summary.decided += 1
+        self.summary.kinds[decision.kind.value] += 1
+        if decision.kind is DecisionKind.SKIP:
+            self.summary.skipped[decision.reasons[0] if decision.reasons else "unknown"] += 1
+
+    def _finish(self) -> None:
+        s = self.summary
+        counts = {**{f"kind:{k}": v for k, v in s.kinds.items()}, **{f"skip:{k}": v for k, v in s.skipped.items()},
+                  "rejected": s.rejected, "left_for_next": s.left_for_next, "retried": s.retried}
+        if s.paused:
+            s.errors.append(f"paused: {s.paused}")
+        with self.store.session() as db:
+            records.finish_cycle(db, s.cycle_id, status=s.status, seen=s.seen, decided=s.decided,
+                                 photos_failed=s.photos_failed, counts=counts,
+                                 timings={k: round(v, 3) for k, v in s.timings.items()}, errors=s.errors)
+
+
+def run_cycle(cfg: Config, store: Store, platform: Platform, classifier: Classifier | None = None, *,
+              dry_run: bool | None = None) -> CycleSummary:
+    """Runs one cycle; `dry_run` None follows the config ([posting] mode = "dry-run")."""
+    if classifier is None:
+        from bot.classifier import Classifier, load_bundle
+
+        m = cfg.model
+        classifier = Classifier(load_bundle(cfg.model_path), device=m.device, batch_size=m.batch_size,
+                                threads=m.threads, workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
+    effective_dry_run = cfg.posting.mode == "dry-run" if dry_run is None else dry_run or cfg.posting.mode == "dry-run"
+    return CycleRunner(cfg, store, platform, classifier, effective_dry_run).run()

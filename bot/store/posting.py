@@ -1,0 +1,200 @@
+"""Queries behind exactly-once posting and `plantbot status`.
+
+The `posts` table is the ledger: a row is written as an *intent* and committed before the write
+request goes out, then completed with the remote id or the error.  Its unique key
+(observation, model version, action) is what makes a second post for the same observation and
+model version impossible, even from two processes at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.store.models import CycleRow, DecisionRow, KeyValueRow, ObservationRow, PostRow
+
+PROPOSAL_KINDS = ("species", "genus", "family")
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the models store times."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def get_decision(s: Session, decision_id: int) -> DecisionRow | None:
+    return s.get(DecisionRow, decision_id)
+
+
+def get_observation(s: Session, observation_id: int) -> ObservationRow | None:
+    return s.get(ObservationRow, observation_id)
+
+
+def get_post(s: Session, post_id: int) -> PostRow | None:
+    return s.get(PostRow, post_id)
+
+
+def find_post(s: Session, observation_id: int, model_version: str, action: str = "post") -> PostRow | None:
+    """The ledger row for this observation and model version, whichever decision made it."""
+    return s.scalar(select(PostRow).where(
+        PostRow.observation_id == observation_id, PostRow.model_version == model_version,
+        PostRow.action == action))
+
+
+def open_intents(s: Session) -> list[PostRow]:
+    """Intents whose outcome is unknown: a crash (or a lost response) left them between request and answer."""
+    return list(s.scalars(select(PostRow).where(PostRow.status == "intent").order_by(PostRow.id)))
+
+
+def due_retries(s: Session, mode: str, now: datetime | None = None) -> list[PostRow]:
+    """Posts of this mode that failed in a way worth trying again and whose backoff has passed."""
+    at = now or utcnow()
+    return list(s.scalars(
+        select(PostRow)
+        .where(PostRow.status == "retry", PostRow.mode == mode, PostRow.action == "post",
+               (PostRow.next_attempt_at.is_(None)) | (PostRow.next_attempt_at <= at))
+        .order_by(PostRow.next_attempt_at, PostRow.id)))
+
+
+def approved_unposted(s: Session, mode: str = "auto") -> list[int]:
+    """Decision ids approved for posting in this mode that have no ledger row yet, oldest first."""
+    has_post = select(PostRow.id).where(
+        PostRow.observation_id == DecisionRow.observation_id,
+        PostRow.model_version == DecisionRow.model_version,
+        PostRow.action == "post").exists()
+    q = (select(DecisionRow.id)
+         .where(DecisionRow.status == "approved", DecisionRow.mode == mode,
+                DecisionRow.kind.in_(PROPOSAL_KINDS), ~has_post)
+         .order_by(DecisionRow.id))
+    return list(s.scalars(q))
+
+
+def set_decision_status(s: Session, decision_id: int, status: str, reason: str | None = None) -> None:
+    row = s.get(DecisionRow, decision_id)
+    if row is None:
+        return
+    row.status = status
+    if reason and reason not in (row.reasons or []):
+        row.reasons = [*(row.reasons or []), reason]
+
+
+def mark_posted(s: Session, post_id: int, remote_id: int) -> None:
+    """Completes an intent (or a retry found to exist) and moves its decision to `posted`."""
+    post = s.get(PostRow, post_id)
+    if post is None:
+        return
+    post.status, post.remote_id, post.error = "posted", remote_id, None
+    post.next_attempt_at, post.completed_at = None, utcnow()
+    set_decision_status(s, post.decision_id, "posted")
+
+
+def mark_failed(s: Session, post_id: int, error: str) -> None:
+    """A refusal that retrying cannot fix (4xx other than 429): recorded, never sent again."""
+    post = s.get(PostRow, post_id)
+    if post is None:
+        return
+    post.status, post.error, post.next_attempt_at, post.completed_at = "failed", error, None, utcnow()
+    set_decision_status(s, post.decision_id, "failed")
+
+
+def mark_retry(s: Session, post_id: int, error: str, next_attempt_at: datetime) -> None:
+    """Nothing (known to be) written yet; the posting round tries again after `next_attempt_at`."""
+    post = s.get(PostRow, post_id)
+    if post is None:
+        return
+    post.status, post.error, post.next_attempt_at = "retry", error, next_attempt_at
+
+
+def mark_skipped(s: Session, post_id: int, reason: str) -> None:
+    post = s.get(PostRow, post_id)
+    if post is None:
+        return
+    post.status, post.error, post.next_attempt_at, post.completed_at = "skipped", reason, None, utcnow()
+
+
+def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int | None, body: str,
+                 user_login: str, mode: str, existing: PostRow | None) -> PostRow:
+    """Writes (or re-opens) the intent row; the caller commits before sending anything.
+
+    A concurrent insert for the same observation and model version fails on the unique key, so
+    two processes can never both hold an intent for one post.
+    """
+    now = utcnow()
+    if existing is None:
+        post = PostRow(decision_id=decision.id, observation_id=decision.observation_id,
+                       model_version=decision.model_version, action="post", kind=kind, taxon_id=taxon_id,
+                       body=body, user_login=user_login, mode=mode, status="intent", attempts=1,
+                       created_at=now)
+        s.add(post)
+        s.flush()
+        return post
+    # Re-open only from a state that allows it; a conditional UPDATE so a racing process loses.
+    result = s.execute(
+        update(PostRow)
+        .where(PostRow.id == existing.id, PostRow.status.in_(("retry",)))
+        .values(status="intent", kind=kind, taxon_id=taxon_id, body=body, user_login=user_login, mode=mode,
+                decision_id=decision.id, attempts=PostRow.attempts + 1, next_attempt_at=None)
+        .execution_options(synchronize_session=False))
+    if getattr(result, "rowcount", 0) != 1:
+        raise LookupError(f"post {existing.id} is being handled elsewhere")
+    post = s.get(PostRow, existing.id)
+    assert post is not None
+    s.refresh(post)
+    return post
+
+
+def backoff(attempts: int, base_seconds: float = 60.0, cap_seconds: float = 6 * 3600.0) -> timedelta:
+    """Exponential backoff: 1, 2, 4 ... minutes, capped at six hours."""
+    return timedelta(seconds=min(cap_seconds, base_seconds * 2 ** max(0, attempts - 1)))
+
+
+def get_value(s: Session, key: str) -> str | None:
+    row = s.get(KeyValueRow, key)
+    return row.value if row else None
+
+
+def set_value(s: Session, key: str, value: str) -> None:
+    row = s.get(KeyValueRow, key)
+    if row is None:
+        s.add(KeyValueRow(key=key, value=value, updated_at=utcnow()))
+    else:
+        row.value, row.updated_at = value, utcnow()
+
+
+@dataclass
+class StatusReport:
+    """What `plantbot status` shows."""
+
+    last_cycle: dict[str, object] | None
+    queue: dict[str, int]
+    posts: dict[str, int]
+    errors_24h: list[str] = field(default_factory=list)
+    retry_due: int = 0
+
+
+def status_report(s: Session, now: datetime | None = None) -> StatusReport:
+    at = now or utcnow()
+    last = s.scalar(select(CycleRow).order_by(CycleRow.started_at.desc(), CycleRow.id.desc()).limit(1))
+    last_cycle: dict[str, object] | None = None
+    if last is not None:
+        last_cycle = {"id": last.id, "started_at": last.started_at.isoformat(sep=" ", timespec="seconds"),
+                      "finished_at": (last.finished_at.isoformat(sep=" ", timespec="seconds")
+                                      if last.finished_at else None),
+                      "status": last.status, "seen": last.seen, "decided": last.decided,
+                      "photos_failed": last.photos_failed, "counts": dict(last.counts or {})}
+    queue = {k: n for k, n in s.execute(
+        select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
+        .group_by(DecisionRow.kind)).tuples()}
+    posts = {k: n for k, n in s.execute(
+        select(PostRow.status, func.count()).group_by(PostRow.status)).tuples()}
+    since = at - timedelta(hours=24)
+    errors: list[str] = []
+    for c in s.scalars(select(CycleRow).where(CycleRow.started_at >= since).order_by(CycleRow.id)):
+        errors += [f"cycle {c.id}: {e}" for e in (c.errors or [])]
+    for p in s.scalars(select(PostRow).where(PostRow.status.in_(("failed", "retry")),
+                                             PostRow.created_at >= since).order_by(PostRow.id)):
+        errors.append(f"post {p.id} ({p.status}) on observation {p.observation_id}: {p.error}")
+    retry_due = len(due_retries(s, "auto", at))
+    return StatusReport(last_cycle=last_cycle, queue=queue, posts=posts, errors_24h=errors, retry_due=retry_due)

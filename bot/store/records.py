@@ -1,0 +1,166 @@
+"""Queries for the poll cycle: observations seen, photos, decisions, the cursor and cycles.
+
+Writes are idempotent (upserts, and a decision is only added when none exists for that
+observation and model version), so a cycle re-run after a crash never doubles anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.domain import Decision, Observation
+from bot.store.models import CursorRow, CycleRow, DecisionRow, ObservationRow, PhotoRow, PredictionRow
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def get_cursor(s: Session, key: str) -> int:
+    row = s.get(CursorRow, key)
+    return row.last_id if row else 0
+
+
+def set_cursor(s: Session, key: str, last_id: int) -> None:
+    """Moves the cursor forward only: a stale page can never rewind it."""
+    row = s.get(CursorRow, key)
+    if row is None:
+        s.add(CursorRow(key=key, last_id=last_id, updated_at=utcnow()))
+    elif last_id > row.last_id:
+        row.last_id = last_id
+        row.updated_at = utcnow()
+
+
+def upsert_observations(s: Session, observations: Iterable[Observation], platform: str) -> None:
+    now = utcnow()
+    for obs in observations:
+        row = s.get(ObservationRow, obs.id)
+        if row is None:
+            row = ObservationRow(id=obs.id, platform=platform, first_seen_at=now, attempts=0)
+            s.add(row)
+        row.user_id, row.user_login = obs.user.id, obs.user.login
+        row.taxon_id = obs.taxon.id if obs.taxon else None
+        row.taxon_name = obs.taxon.name if obs.taxon else None
+        row.community_taxon_id = obs.community_taxon_id
+        row.iconic_taxon_name = obs.iconic_taxon_name
+        row.quality_grade = obs.quality_grade
+        row.captive = obs.captive
+        row.uri = obs.uri
+        row.n_photos = len(obs.photos)
+        row.last_seen_at = now
+        known = {p.photo_id: p for p in s.scalars(select(PhotoRow).where(PhotoRow.observation_id == obs.id))}
+        for photo in obs.photos:
+            prow = known.get(photo.id)
+            if prow is None:
+                s.add(PhotoRow(observation_id=obs.id, photo_id=photo.id, position=photo.position, url=photo.url))
+            else:
+                prow.position, prow.url = photo.position, photo.url
+    s.flush()
+
+
+def record_rejected(s: Session, observation_id: int, platform: str, reason: str) -> None:
+    """An observation the parser refused still gets a row, so it is counted and never silently lost."""
+    now = utcnow()
+    row = s.get(ObservationRow, observation_id)
+    if row is None:
+        s.add(ObservationRow(id=observation_id, platform=platform, first_seen_at=now, last_seen_at=now,
+                             attempts=0, last_error=reason))
+    else:
+        row.last_error, row.last_seen_at = reason, now
+    s.flush()
+
+
+def record_photo_result(s: Session, observation_id: int, photo_id: int, status: str,
+                        error: str | None, nbytes: int | None, url: str | None = None) -> None:
+    row = s.scalar(select(PhotoRow).where(PhotoRow.observation_id == observation_id, PhotoRow.photo_id == photo_id))
+    if row is None:
+        return
+    row.status, row.error, row.bytes, row.updated_at = status, error, nbytes, utcnow()
+    if url:
+        row.url = url
+
+
+def note_attempt(s: Session, observation_id: int, error: str) -> int:
+    """Counts a cycle that could not decide an observation; returns the attempts so far."""
+    row = s.get(ObservationRow, observation_id)
+    if row is None:
+        return 0
+    row.attempts += 1
+    row.last_error = error
+    return row.attempts
+
+
+def decided_ids(s: Session, ids: Sequence[int], model_name: str, model_version: str) -> set[int]:
+    if not ids:
+        return set()
+    q = select(DecisionRow.observation_id).where(
+        DecisionRow.observation_id.in_(ids), DecisionRow.model_name == model_name,
+        DecisionRow.model_version == model_version,
+    )
+    return set(s.scalars(q))
+
+
+def undecided_ids(s: Session, model_name: str, model_version: str, platform: str, max_attempts: int,
+                  limit: int = 1000) -> list[int]:
+    """Observations seen before but never decided by this model: left over by a failure or a crash."""
+    decided = select(DecisionRow.observation_id).where(
+        DecisionRow.model_name == model_name, DecisionRow.model_version == model_version)
+    q = (select(ObservationRow.id)
+         .where(ObservationRow.platform == platform, ObservationRow.attempts < max_attempts,
+                ObservationRow.id.not_in(decided))
+         .order_by(ObservationRow.id).limit(limit))
+    return list(s.scalars(q))
+
+
+def record_decision(s: Session, decision: Decision, *, model_name: str, model_version: str, cutoff: float,
+                    mode: str, dry_run: bool, status: str, cycle_id: int | None) -> int | None:
+    """Adds the decision and its top-k unless this observation already has one for this model version."""
+    existing = s.scalar(select(DecisionRow.id).where(
+        DecisionRow.observation_id == decision.observation_id, DecisionRow.model_name == model_name,
+        DecisionRow.model_version == model_version))
+    if existing is not None:
+        return None
+    row = DecisionRow(
+        observation_id=decision.observation_id, cycle_id=cycle_id, kind=decision.kind.value,
+        taxon_id=decision.taxon_id, taxon_name=decision.taxon_name, rank=decision.rank, score=decision.score,
+        reasons=list(decision.reasons), n_photos=decision.n_photos, model_name=model_name,
+        model_version=model_version, cutoff=cutoff, dry_run=dry_run, mode=mode, status=status,
+        created_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    ranked = [("species", i, r) for i, r in enumerate(decision.top_species)]
+    ranked += [(rank, 0, r) for rank, r in (("genus", decision.best_genus), ("family", decision.best_family)) if r]
+    for rank, position, r in ranked:
+        s.add(PredictionRow(decision_id=row.id, rank=rank, position=position, taxon_id=r.taxon_id,
+                            name=r.name, prob=r.prob))
+    return row.id
+
+
+def start_cycle(s: Session, dry_run: bool) -> int:
+    row = CycleRow(started_at=utcnow(), status="running", dry_run=dry_run, counts={}, timings={}, errors=[])
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def finish_cycle(s: Session, cycle_id: int, *, status: str, seen: int, decided: int, photos_failed: int,
+                 counts: dict[str, int], timings: dict[str, float], errors: list[str]) -> None:
+    row = s.get(CycleRow, cycle_id)
+    if row is None:
+        return
+    row.finished_at = utcnow()
+    row.status, row.seen, row.decided, row.photos_failed = status, seen, decided, photos_failed
+    row.counts, row.timings, row.errors = dict(counts), dict(timings), list(errors)
+
+
+def decision_counts(s: Session, model_version: str | None = None) -> dict[str, int]:
+    q: Any = select(DecisionRow.kind, func.count()).group_by(DecisionRow.kind)
+    if model_version is not None:
+        q = q.where(DecisionRow.model_version == model_version)
+    return {kind: n for kind, n in s.execute(q).all()}

@@ -1,0 +1,213 @@
+"""Queries behind the moderators' review queue: listing proposals and recording what a moderator did.
+
+Each state change is a conditional UPDATE (`WHERE status IN (...)`), so two moderators acting on the
+same proposal at once cannot both win: the second one is told it was already handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from bot.store.models import DecisionRow, ObservationRow, PostRow, PredictionRow, ReviewActionRow
+
+PROPOSAL_KINDS = ("species", "genus", "family")
+# Statuses a moderator can still act on: new proposals, and ones a moderator skipped earlier.
+ACTIONABLE = ("proposed", "skipped")
+# What each action moves the decision to; "edit" is edit-then-approve.
+ACTION_STATUS = {"approve": "approved", "edit": "approved", "reject": "rejected", "skip": "skipped"}
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the models store times."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class QueueFilter:
+    """What the queue page shows: one status, optionally one kind and a score floor."""
+
+    status: str = "proposed"
+    kind: str | None = None
+    min_score: float | None = None
+    page: int = 1
+    page_size: int = 20
+
+
+@dataclass
+class Card:
+    """One proposal with everything the review card needs, loaded in one session."""
+
+    decision: DecisionRow
+    observation: ObservationRow
+    photo_urls: list[str]
+    top_species: list[PredictionRow] = field(default_factory=list)
+    genus: list[PredictionRow] = field(default_factory=list)
+    family: list[PredictionRow] = field(default_factory=list)
+
+
+@dataclass
+class QueuePage:
+    cards: list[Card]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass
+class HistoryEntry:
+    action: ReviewActionRow
+    decision: DecisionRow
+    observation_uri: str | None
+    post: PostRow | None
+
+
+class ActionConflict(Exception):
+    """The proposal is gone or another moderator already acted on it."""
+
+
+def _filtered(flt: QueueFilter):  # type: ignore[no-untyped-def]
+    stmt = select(DecisionRow).where(DecisionRow.status == flt.status,
+                                     DecisionRow.kind.in_(PROPOSAL_KINDS))
+    if flt.kind:
+        stmt = stmt.where(DecisionRow.kind == flt.kind)
+    if flt.min_score is not None:
+        stmt = stmt.where(DecisionRow.score >= flt.min_score)
+    return stmt
+
+
+def list_queue(s: Session, flt: QueueFilter, photo_size: str = "medium") -> QueuePage:
+    """Proposals newest first, one page of them, with observation, photos and predictions loaded."""
+    total = s.scalar(select(func.count()).select_from(_filtered(flt).subquery())) or 0
+    page = max(1, flt.page)
+    stmt = (
+        _filtered(flt)
+        .options(selectinload(DecisionRow.predictions))
+        .order_by(DecisionRow.created_at.desc(), DecisionRow.id.desc())
+        .limit(flt.page_size)
+        .offset((page - 1) * flt.page_size)
+    )
+    decisions = list(s.scalars(stmt))
+    obs_ids = {d.observation_id for d in decisions}
+    observations = {
+        o.id: o
+        for o in s.scalars(
+            select(ObservationRow).where(ObservationRow.id.in_(obs_ids)).options(selectinload(ObservationRow.photos))
+        )
+    }
+    cards = [_card(d, observations[d.observation_id], photo_size) for d in decisions]
+    return QueuePage(cards=cards, total=total, page=page, page_size=flt.page_size)
+
+
+def _card(d: DecisionRow, obs: ObservationRow, photo_size: str) -> Card:
+    by_rank: dict[str, list[PredictionRow]] = {"species": [], "genus": [], "family": []}
+    for p in sorted(d.predictions, key=lambda p: p.position):
+        by_rank.setdefault(p.rank, []).append(p)
+    return Card(
+        decision=d,
+        observation=obs,
+        photo_urls=[sized_photo_url(p.url, photo_size) for p in obs.photos],
+        top_species=by_rank["species"][:5],
+        genus=by_rank["genus"][:3],
+        family=by_rank["family"][:3],
+    )
+
+
+SIZE_WORDS = ("square", "thumb", "small", "medium", "large", "original")
+
+
+def sized_photo_url(url: str, size: str = "medium") -> str:
+    """iNaturalist photo URLs carry their size as the file stem (`.../123/square.jpg?1`); swap it."""
+    head, sep, query = url.partition("?")
+    base, slash, name = head.rpartition("/")
+    stem, dot, ext = name.partition(".")
+    if not slash or stem not in SIZE_WORDS:
+        return url
+    return f"{base}/{size}{dot}{ext}{sep}{query}"
+
+
+def get_card(s: Session, decision_id: int, photo_size: str = "medium") -> Card | None:
+    d = s.get(DecisionRow, decision_id)
+    if d is None:
+        return None
+    obs = s.get(ObservationRow, d.observation_id)
+    return None if obs is None else _card(d, obs, photo_size)
+
+
+def record_action(
+    s: Session,
+    decision_id: int,
+    action: str,
+    moderator: str,
+    *,
+    reason: str | None = None,
+    edited_taxon_id: int | None = None,
+    edited_text: str | None = None,
+    allowed_from: Sequence[str] = ACTIONABLE,
+    at: datetime | None = None,
+) -> ReviewActionRow:
+    """Moves the decision on (atomically, only from an actionable status) and logs who did it.
+
+    Raises ActionConflict when the decision does not exist or is no longer actionable, so the
+    caller never posts a proposal someone else already approved or rejected.
+    """
+    new_status = ACTION_STATUS[action]
+    result = s.execute(
+        update(DecisionRow)
+        .where(DecisionRow.id == decision_id, DecisionRow.status.in_(tuple(allowed_from)),
+               DecisionRow.kind.in_(PROPOSAL_KINDS))
+        .values(status=new_status)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        current = s.scalar(select(DecisionRow.status).where(DecisionRow.id == decision_id))
+        if current is None:
+            raise ActionConflict(f"proposal {decision_id} does not exist")
+        raise ActionConflict(f"proposal {decision_id} is already {current}")
+    row = ReviewActionRow(
+        decision_id=decision_id,
+        action=action,
+        moderator=moderator,
+        reason=reason or None,
+        edited_taxon_id=edited_taxon_id,
+        edited_text=edited_text,
+        at=at or utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def recent_actions(s: Session, limit: int = 100) -> list[HistoryEntry]:
+    """The latest review actions, newest first, with the decision and its post (if any)."""
+    rows = list(s.scalars(select(ReviewActionRow).order_by(ReviewActionRow.at.desc(), ReviewActionRow.id.desc())
+                          .limit(limit)))
+    decision_ids = {r.decision_id for r in rows}
+    decisions = {d.id: d for d in s.scalars(select(DecisionRow).where(DecisionRow.id.in_(decision_ids)))}
+    obs_ids = {d.observation_id for d in decisions.values()}
+    uris = dict(s.execute(select(ObservationRow.id, ObservationRow.uri).where(ObservationRow.id.in_(obs_ids)))
+                .tuples())
+    posts: dict[int, PostRow] = {}
+    for p in s.scalars(select(PostRow).where(PostRow.decision_id.in_(decision_ids), PostRow.action == "post")):
+        posts[p.decision_id] = p
+    return [
+        HistoryEntry(action=r, decision=decisions[r.decision_id],
+                     observation_uri=uris.get(decisions[r.decision_id].observation_id),
+                     post=posts.get(r.decision_id))
+        for r in rows
+    ]
+
+
+def queue_counts(s: Session) -> dict[str, int]:
+    """Open proposals per kind, for the queue header."""
+    stmt = (select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
+            .group_by(DecisionRow.kind))
+    return {kind: n for kind, n in s.execute(stmt).tuples()}

@@ -1,0 +1,109 @@
+"""The moderators' review UI: a small server-rendered Flask app (`plantbot serve`).
+
+Every POST needs a signed-in moderator (403 otherwise) and the session's CSRF token (400
+otherwise); every page but the sign-in pages needs a signed-in moderator (redirect otherwise).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, abort, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from bot.config import Config, Secrets
+from bot.platforms.base import Platform
+from bot.store.db import Store
+from bot.web import auth, views
+from bot.web.context import EXTENSION, WebContext, web_context
+from bot.web.security import CSRF_FIELD, SESSION_ID, TokenVault, check_csrf, csrf_token
+
+SESSION_HOURS = 12
+CSP = ("default-src 'self'; img-src 'self' http: https:; style-src 'self'; script-src 'none'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _default_platform_factory(cfg: Config) -> Callable[[], Platform]:
+    def factory() -> Platform:
+        from bot.platforms import create_platform  # built lazily: the UI starts even if the API is down
+
+        platform: Platform = create_platform(cfg, Secrets.from_env(), dry_run=cfg.posting.mode == "dry-run")
+        return platform
+
+    return factory
+
+
+def create_app(cfg: Config, store: Store, *, platform_factory: Callable[[], Platform] | None = None,
+               secret_key: str | None = None) -> Flask:
+    """The review app.  Without `secret_key`, PLANTBOT_SECRET_KEY is used, else a random per-process
+    key (sessions then end when the process restarts, which the in-memory token vault does anyway)."""
+    secrets_env = Secrets.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key or secrets_env.web_secret_key or secrets.token_hex(32),
+        SESSION_COOKIE_NAME="plantbot_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.extensions[EXTENSION] = WebContext(
+        cfg=cfg,
+        store=store,
+        platform_factory=platform_factory or _default_platform_factory(cfg),
+        client_secret=secrets_env.oauth_client_secret,
+        vault=TokenVault(ttl_s=SESSION_HOURS * 3600),
+    )
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    app.before_request(_guard)
+    app.after_request(_headers)
+    app.register_error_handler(HTTPException, _error_page)
+    app.context_processor(_template_globals)
+    return app
+
+
+def _guard() -> Response | None:
+    ctx = web_context()
+    g.moderator = ctx.vault.get(session.get(SESSION_ID))
+    if request.method == "POST":
+        if g.moderator is None and request.endpoint != "auth.logout":
+            abort(403, description="You are not signed in (or your session expired). Sign in and try again.")
+        check_csrf()
+        return None
+    if request.blueprint == "review" and g.moderator is None:
+        return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
+    return None
+
+
+def _headers(resp: Response) -> Response:
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "no-referrer")  # the callback URL carries the OAuth code
+    if request.endpoint != "static":
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _error_page(exc: HTTPException) -> tuple[str, int]:
+    return render_template("error.html", code=exc.code, name=exc.name, description=exc.description), exc.code or 500
+
+
+def _template_globals() -> dict[str, Any]:
+    ctx = web_context()
+    return {
+        "csrf_token": csrf_token,
+        "csrf_field": CSRF_FIELD,
+        "moderator": g.get("moderator"),
+        "dry_run": ctx.dry_run,
+        "posting_mode": ctx.cfg.posting.mode,
+        "site_url": ctx.site_url,
+    }
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,144 @@
+"""Moderator sign-in: OAuth authorization-code flow with PKCE against the platform's site.
+
+The site's OAuth endpoints (`/oauth/authorize`, `/oauth/token`, `/users/api_token`) are web-site
+endpoints, not API calls, so they are called here with `requests`; who the token belongs to is then
+asked of the API through the Platform adapter.  Only logins in `[review] moderators` are let in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from bot.errors import AuthError, PlantBotError
+from bot.web.context import web_context
+from bot.web.security import SESSION_ID, Moderator, safe_next
+
+log = logging.getLogger(__name__)
+bp = Blueprint("auth", __name__)
+PENDING = "oauth_pending"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A code verifier (43-128 chars) and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(64)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _redirect_uri() -> str:
+    configured = web_context().cfg.review.redirect_url
+    return configured or url_for("auth.callback", _external=True)
+
+
+@bp.get("/signin")
+def signin() -> str:
+    """A landing page with the sign-in button (no automatic redirect, so sign-out sticks)."""
+    return render_template("signin.html", next=safe_next(request.args.get("next")))
+
+
+@bp.get("/login")
+def login() -> Response:
+    ctx = web_context()
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(24)
+    session[PENDING] = {"state": state, "verifier": verifier, "next": safe_next(request.args.get("next"))}
+    params = {
+        "client_id": ctx.cfg.review.oauth_client_id,
+        "redirect_uri": _redirect_uri(),
+        "response_type": "code",
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    return redirect(f"{ctx.site_url}/oauth/authorize?{urlencode(params)}")
+
+
+@bp.get("/auth/callback")
+def callback() -> Response | tuple[str, int]:
+    pending = session.pop(PENDING, None)
+    if request.args.get("error"):
+        return _failed(f"The sign-in was not completed ({request.args.get('error')}).", 400)
+    if not isinstance(pending, dict) or not secrets.compare_digest(str(pending.get("state", "")),
+                                                                   request.args.get("state", "")):
+        return _failed("This sign-in link is stale or was not started here. Please sign in again.", 400)
+    code = request.args.get("code", "")
+    if not code:
+        return _failed("The platform did not return an authorization code.", 400)
+    ctx = web_context()
+    try:
+        token = _exchange(code, str(pending["verifier"]))
+        user = ctx.platform().get_current_user(token)
+    except AuthError as exc:
+        log.warning("moderator sign-in refused by the platform: %s", exc)
+        return _failed(f"The platform refused the sign-in: {exc}", 403)
+    except (PlantBotError, requests.RequestException) as exc:
+        log.warning("moderator sign-in failed: %s", type(exc).__name__)
+        return _failed("The platform could not be reached to finish the sign-in. Try again later.", 502)
+    allowed = {m.casefold() for m in ctx.cfg.review.moderators}
+    if user.login.casefold() not in allowed:
+        log.warning("sign-in refused for %r: not in [review] moderators", user.login)
+        return render_template("refused.html", login=user.login), 403
+    session.clear()
+    session.permanent = True
+    session[SESSION_ID] = ctx.vault.put(Moderator(login=user.login, user_id=user.id, token=token))
+    log.info("moderator %s signed in", user.login)
+    return redirect(safe_next(str(pending.get("next") or ""), url_for("review.queue")))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    web_context().vault.drop(session.get(SESSION_ID))
+    session.clear()
+    return redirect(url_for("auth.signin"))
+
+
+def _failed(message: str, status: int) -> tuple[str, int]:
+    return render_template("signin.html", error=message, next="/"), status
+
+
+def _exchange(code: str, verifier: str) -> str:
+    """Code -> OAuth access token -> API token (JWT).  Legacy forks use the access token itself."""
+    ctx = web_context()
+    timeout = ctx.cfg.platform.timeout_seconds
+    form: dict[str, Any] = {
+        "grant_type": "authorization_code",
+        "client_id": ctx.cfg.review.oauth_client_id,
+        "code": code,
+        "redirect_uri": _redirect_uri(),
+        "code_verifier": verifier,
+    }
+    if ctx.client_secret:
+        form["client_secret"] = ctx.client_secret
+    headers = {"User-Agent": ctx.cfg.platform.user_agent, "Accept": "application/json"}
+    resp = requests.post(f"{ctx.site_url}/oauth/token", data=form, headers=headers, timeout=timeout)
+    if resp.status_code in (400, 401, 403):
+        raise AuthError(f"token exchange answered HTTP {resp.status_code}")
+    resp.raise_for_status()
+    access = _json_field(resp, "access_token")
+    if ctx.cfg.platform.flavor == "legacy":
+        return access
+    resp = requests.get(f"{ctx.site_url}/users/api_token", timeout=timeout,
+                        headers={**headers, "Authorization": f"Bearer {access}"})
+    if resp.status_code in (401, 403):
+        raise AuthError(f"API token request answered HTTP {resp.status_code}")
+    resp.raise_for_status()
+    return _json_field(resp, "api_token")
+
+
+def _json_field(resp: requests.Response, name: str) -> str:
+    try:
+        value = resp.json().get(name)
+    except (ValueError, AttributeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise AuthError(f"the platform's answer had no {name}")
+    return value

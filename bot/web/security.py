@@ -1,0 +1,93 @@
+"""Server-side moderator sessions and CSRF tokens.
+
+The browser only ever holds a signed cookie with a random session id and a CSRF token; the
+moderator's API token (a JWT that can post under their name) stays in this process's memory, so it
+is never rendered into a page, sent back to the browser, or written to disk.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from flask import abort, request, session
+
+SESSION_ID = "sid"
+CSRF_KEY = "csrf"
+CSRF_FIELD = "csrf_token"
+
+
+@dataclass
+class Moderator:
+    login: str
+    user_id: int | None
+    token: str = field(repr=False)  # the platform API token; never rendered or logged
+    signed_in_at: float = field(default_factory=time.monotonic)
+
+
+class TokenVault:
+    """Moderators signed in to this process, keyed by an unguessable session id.
+
+    Entries expire after `ttl_s` (iNaturalist JWTs last 24 h; we ask for a fresh sign-in sooner).
+    A restart signs everyone out, which is the safe default for tokens kept only in memory.
+    """
+
+    def __init__(self, ttl_s: float = 20 * 3600) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._items: dict[str, Moderator] = {}
+
+    def put(self, moderator: Moderator) -> str:
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            self._expire()
+            self._items[sid] = moderator
+        return sid
+
+    def get(self, sid: str | None) -> Moderator | None:
+        if not sid:
+            return None
+        with self._lock:
+            self._expire()
+            return self._items.get(sid)
+
+    def drop(self, sid: str | None) -> None:
+        if sid:
+            with self._lock:
+                self._items.pop(sid, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for sid in [k for k, m in self._items.items() if now - m.signed_in_at > self.ttl_s]:
+            del self._items[sid]
+
+
+def csrf_token() -> str:
+    """The session's CSRF token, created on first use; templates put it in every POST form."""
+    token = session.get(CSRF_KEY)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_KEY] = token
+    return token
+
+
+def check_csrf() -> None:
+    """Aborts with 400 unless the form carries this session's CSRF token."""
+    expected = session.get(CSRF_KEY)
+    sent = request.form.get(CSRF_FIELD, "")
+    if not isinstance(expected, str) or not expected or not hmac.compare_digest(expected, sent):
+        abort(400, description="The form was missing its security token or it expired. Reload the page "
+                               "and try again.")
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths are followed after sign-in or an action (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target

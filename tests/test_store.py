@@ -1,0 +1,101 @@
+"""The store: migrations match the models, and re-recording never doubles a decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+
+from bot.domain import Decision, DecisionKind, Observation, Photo, Ranked, User
+from bot.store import Store, current_revision, downgrade, make_engine, upgrade
+from bot.store import records
+from bot.store.models import Base, DecisionRow, PhotoRow, PredictionRow
+
+
+def test_upgrade_from_empty_creates_every_table(tmp_path: Path) -> None:
+    db = tmp_path / "x.sqlite3"
+    upgrade(db)
+    engine = make_engine(db)
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+    engine.dispose()
+
+
+def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
+    db = tmp_path / "x.sqlite3"
+    upgrade(db)
+    head = current_revision(db)
+    downgrade(db, "base")
+    assert current_revision(db) is None
+    engine = make_engine(db)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    upgrade(db)
+    assert current_revision(db) == head
+
+
+def test_autogenerate_finds_no_difference(tmp_path: Path) -> None:
+    db = tmp_path / "x.sqlite3"
+    upgrade(db)
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def _obs(i: int) -> Observation:
+    return Observation(id=i, user=User(1, "u"), photos=(Photo(10 * i, f"http://h/photos/{10 * i}/square.jpg"),),
+                       iconic_taxon_name="Plantae")
+
+
+def test_decision_recorded_once_per_model_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "x.sqlite3")
+    decision = Decision(1, DecisionKind.SPECIES, taxon_id=5, taxon_name="A b", rank="species", score=0.8,
+                        top_species=(Ranked("A b", 5, 0.8),), best_genus=Ranked("A", 4, 0.9, "genus"), n_photos=1)
+    kw = {"model_name": "m", "cutoff": 0.3, "mode": "dry-run", "dry_run": True, "status": "recorded",
+          "cycle_id": None}
+    with store.session() as s:
+        records.upsert_observations(s, [_obs(1)], "p")
+        records.upsert_observations(s, [_obs(1)], "p")  # seen twice: still one row, one photo
+        first = records.record_decision(s, decision, model_version="1", **kw)  # type: ignore[arg-type]
+        again = records.record_decision(s, decision, model_version="1", **kw)  # type: ignore[arg-type]
+        other = records.record_decision(s, decision, model_version="2", **kw)  # type: ignore[arg-type]
+    assert first is not None and again is None and other is not None
+    with store.session() as s:
+        assert len(s.scalars(select(PhotoRow)).all()) == 1
+        assert len(s.scalars(select(DecisionRow)).all()) == 2
+        ranks = [(p.rank, p.name) for p in s.scalars(select(PredictionRow).where(PredictionRow.decision_id == first))]
+        assert ranks == [("species", "A b"), ("genus", "A")]
+        assert records.decided_ids(s, [1, 2], "m", "1") == {1}
+        assert records.undecided_ids(s, "m", "3", "p", max_attempts=3) == [1]
+    store.close()
+
+
+def test_cursor_only_moves_forward(tmp_path: Path) -> None:
+    store = Store(tmp_path / "x.sqlite3")
+    with store.session() as s:
+        assert records.get_cursor(s, "k") == 0
+        records.set_cursor(s, "k", 500)
+        records.set_cursor(s, "k", 300)
+    with store.session() as s:
+        assert records.get_cursor(s, "k") == 500
+    store.close()
+
+
+def test_failed_transaction_leaves_no_row(tmp_path: Path) -> None:
+    store = Store(tmp_path / "x.sqlite3")
+    try:
+        with store.session() as s:
+            records.upsert_observations(s, [_obs(7)], "p")
+            raise RuntimeError("crash mid-write")
+    except RuntimeError:
+        pass
+    with store.session() as s:
+        assert records.undecided_ids(s, "m", "1", "p", 3) == []
+    store.close()
