@@ -14,6 +14,7 @@ import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.errors import UsageError
 
@@ -160,7 +161,10 @@ class Config:
 
     @property
     def allowed_photo_hosts(self) -> list[str]:
-        return [*self.platform.photo_hosts, *self.platform.extra_photo_hosts]
+        """The preset's photo hosts, the configured extras, and the platform's own API and site hosts."""
+        own = [urlsplit(u).hostname or "" for u in (self.platform.api_url, self.platform.site_url)]
+        hosts = [*self.platform.photo_hosts, *self.platform.extra_photo_hosts, *own]
+        return list(dict.fromkeys(h for h in hosts if h))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference
 from bot.domain import Decision, DecisionKind, Observation
 from bot.errors import BudgetExhausted, PlatformError
+from bot.platforms.budget import media_budget
 from bot.store import records
 from bot.store.db import Store
 
@@ -94,6 +95,7 @@ class CycleRunner:
         self.mode = "dry-run" if dry_run else cfg.posting.mode
         self.logins = [x for x in (cfg.posting.account_login, *cfg.review.moderators) if x]
         self.summary = CycleSummary(dry_run=dry_run, mode=self.mode)
+        self.media_budget = media_budget(cfg, store)
 
     def run(self) -> CycleSummary:
         s = self.summary
@@ -172,7 +174,8 @@ class CycleRunner:
     def _classify_and_decide(self, todo: list[Observation]) -> None:
         s = self.summary
         with s.timed("photos"):
-            results = photo_stage.download_photos(todo, self.cfg, decode_size=self.bundle.resize_size)
+            results = photo_stage.download_photos(todo, self.cfg, decode_size=self.bundle.resize_size,
+                                                  media_budget=self.media_budget)
         images: dict[int, Sequence[Image.Image | bytes]] = {}
         retry_later: set[int] = set()
         with self.store.session() as db:

@@ -53,6 +53,7 @@ class Identification:
     category: str | None = None
     vision: bool = False
     created_at: datetime | None = None
+    hidden: bool = False  # hidden by a site curator (the audit counts the post as gone)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Alembic environment: SQLite, batch mode for ALTERs, PlantBot's models as the target."""
 
 from alembic import context
+
 from bot.store.db import make_engine
 from bot.store.models import Base
 

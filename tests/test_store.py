@@ -9,8 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from bot.domain import Decision, DecisionKind, Observation, Photo, Ranked, User
-from bot.store import Store, current_revision, downgrade, make_engine, upgrade
-from bot.store import records
+from bot.store import Store, current_revision, downgrade, make_engine, records, upgrade
 from bot.store.models import Base, DecisionRow, PhotoRow, PredictionRow
 
 

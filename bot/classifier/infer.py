@@ -9,6 +9,7 @@ one-photo-at-a-time definition the tests compare against.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 from collections import deque
@@ -21,6 +22,7 @@ import PIL.Image
 import torch
 from torchvision.transforms import v2
 
+from bot.classifier import tensor_decode
 from bot.classifier.bundle import ModelBundle, build_model, check_state_dict, read_weights
 from bot.domain import ObservationPrediction
 from bot.errors import BundleError
@@ -54,14 +56,18 @@ def resolve_device(device: str) -> torch.device:
 
 def make_transform(bundle: ModelBundle, tencrop: bool = False) -> v2.Compose:
     """Shorter side to resize_size (aspect kept), centre crop (or ten crops), float, normalise."""
+    return v2.Compose([_geometry(bundle, tencrop), _normalization(bundle)])
+
+
+def _geometry(bundle: ModelBundle, tencrop: bool) -> v2.Compose:
+    """The per-photo part, done in worker threads: resize, crop, to a uint8 tensor."""
     crop: v2.Transform = v2.TenCrop(bundle.input_size) if tencrop else v2.CenterCrop(bundle.input_size)
-    return v2.Compose([
-        v2.Resize(bundle.resize_size, antialias=True),
-        crop,
-        v2.ToImage(),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(list(bundle.mean), list(bundle.std)),
-    ])
+    return v2.Compose([v2.Resize(bundle.resize_size, antialias=True), crop, v2.ToImage()])
+
+
+def _normalization(bundle: ModelBundle) -> v2.Compose:
+    """The elementwise part, done per batch on the device (uint8 crosses to a GPU at a quarter the size)."""
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(bundle.mean), list(bundle.std))])
 
 
 def decode_photo(data: bytes, bundle: ModelBundle) -> PIL.Image.Image:
@@ -73,9 +79,14 @@ def load_model(bundle: ModelBundle, device: torch.device | str = "cpu") -> torch
     """The bundle's network with its weights loaded strictly, in eval mode, on `device`."""
     state = read_weights(bundle.weights_path)
     check_state_dict(state, bundle.arch, bundle.num_classes, bundle.weights_path)
-    model = build_model(bundle.arch, bundle.num_classes)
+    # Built on the meta device, the weights then assigned: no time wasted on a random initialisation.
+    with torch.device("meta"):
+        model = build_model(bundle.arch, bundle.num_classes)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
+        if any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+            model = build_model(bundle.arch, bundle.num_classes)  # a non-persistent buffer: init for real
+            model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise BundleError(f"{bundle.weights_path}: weights do not load into {bundle.arch}: {first}") from None
@@ -87,12 +98,15 @@ class Classifier:
 
     def __init__(self, bundle: ModelBundle, device: str = "auto", batch_size: int = 64, threads: int = 0,
                  workers: int = 0, dtype: str = "float32", tencrop: bool = False,
-                 channels_last: bool | None = None) -> None:
+                 channels_last: bool | None = None, decode: str = "pillow") -> None:
         if dtype not in DTYPES:
             raise BundleError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
         if batch_size < 1:
             raise BundleError(f"batch size must be >= 1, got {batch_size}")
+        if decode not in ("pillow", "torchvision"):
+            raise BundleError(f"decode {decode!r} is not pillow or torchvision")
         self.bundle = bundle
+        self.decode_with = decode  # torchvision: decode_jpeg on the device (nvjpeg on CUDA)
         self.device = resolve_device(device)
         self.dtype = DTYPES[dtype]
         self.batch_size = batch_size
@@ -103,10 +117,12 @@ class Classifier:
             torch.set_num_threads(threads or cores)
         # On CPU the forward pass needs the cores; preprocessing is ~10% of the work. A GPU is fed by all.
         self.workers = workers or (cores if self.device.type == "cuda" else max(1, cores // 4))
-        # channels_last helps cuDNN with tensor cores; on CPU oneDNN the bench found no gain (see notes).
-        self.channels_last = (self.device.type == "cuda") if channels_last is None else channels_last
+        # channels_last: cuDNN's tensor-core kernels want it, and oneDNN ran ResNet50 ~20% faster with it
+        # on this project's 2-core CPU (see the bench notes). Convolutional nets only care; others ignore it.
+        self.channels_last = True if channels_last is None else channels_last
         self.model: Callable[[torch.Tensor], torch.Tensor] = self._prepare_model(load_model(bundle, self.device))
-        self._transform = make_transform(bundle, tencrop)
+        self._geometry = _geometry(bundle, tencrop)
+        self._normalize = _normalization(bundle)
         self.last_errors: dict[tuple[int, int], str] = {}
 
     def _prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -118,9 +134,13 @@ class Classifier:
 
     def preprocess(self, image: PIL.Image.Image) -> torch.Tensor:
         """One photo as the model sees it: [3, H, W], or [10, 3, H, W] with ten crops."""
+        return self._normalize(self._crops(image))
+
+    def _crops(self, image: PIL.Image.Image) -> torch.Tensor:
+        """uint8 [3, H, W] (or [10, 3, H, W]): everything but the elementwise normalisation."""
         if image.mode != "RGB":
             image = image.convert("RGB")
-        out = self._transform(image)
+        out = self._geometry(image)
         return torch.stack(list(out)) if self.tencrop else out
 
     def decode(self, data: bytes) -> PIL.Image.Image:
@@ -166,12 +186,15 @@ class Classifier:
     def _load(self, item: PhotoInput) -> torch.Tensor:
         """Runs in a worker thread: decode (for bytes) and preprocess, [crops, 3, H, W]."""
         image = self.decode(item) if isinstance(item, bytes | bytearray | memoryview) else item
-        x = self.preprocess(image)
+        x = self._crops(image)
         return x if self.tencrop else x.unsqueeze(0)
 
     def _run(self, items: list[tuple[tuple[int, int], PhotoInput]]) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
         """Yields (key, probabilities averaged over crops) per photo that loaded, in input order."""
         if not items:
+            return
+        if self.decode_with == "torchvision":
+            yield from self._run_on_device(items)
             return
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="preprocess") as pool:
             pending: deque[tuple[tuple[int, int], Future[torch.Tensor]]] = deque()
@@ -205,6 +228,60 @@ class Classifier:
             if batch:
                 yield from self._flush(batch, keys)
 
+    def _run_on_device(self, items: list[tuple[tuple[int, int], PhotoInput]]
+                       ) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+        """The torchvision path: one thread decodes batch i+1 on the device while batch i runs."""
+        per_batch = max(1, self.batch_size // self.crops)
+        chunks = [items[i:i + per_batch] for i in range(0, len(items), per_batch)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="device-decode") as ahead, \
+                ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="preprocess") as pool:
+            future = ahead.submit(self._device_chunk, chunks[0], pool)
+            for nxt in chunks[1:] + [None]:
+                batch, keys, errors = future.result()
+                if nxt is not None:
+                    future = ahead.submit(self._device_chunk, nxt, pool)
+                self.last_errors.update(errors)
+                if batch:
+                    yield from self._flush(batch, keys)
+
+    def _device_chunk(self, chunk: list[tuple[tuple[int, int], PhotoInput]], pool: ThreadPoolExecutor
+                      ) -> tuple[list[torch.Tensor], list[tuple[int, int]], dict[tuple[int, int], str]]:
+        """Header checks on the CPU, JPEGs decoded on the device, anything else through Pillow."""
+        errors: dict[tuple[int, int], str] = {}
+        jpegs: list[tuple[tuple[int, int], bytes, int]] = []
+        others: dict[tuple[int, int], Future[torch.Tensor]] = {}
+        for key, item in chunk:
+            if isinstance(item, PIL.Image.Image):
+                others[key] = pool.submit(self._load, item)
+                continue
+            try:
+                header = tensor_decode.read_header(bytes(item))
+            except ImageDecodeError as exc:
+                errors[key] = str(exc)
+                continue
+            if header.is_jpeg:
+                jpegs.append((key, bytes(item), header.orientation))
+            else:
+                others[key] = pool.submit(self._load, item)
+        decoded = tensor_decode.decode_batch([d for _, d, _ in jpegs], self.device)
+        good: list[torch.Tensor] = []
+        good_keys: list[tuple[int, int]] = []
+        for (key, _, orientation), img in zip(jpegs, decoded, strict=True):
+            if isinstance(img, Exception):
+                errors[key] = str(img)
+            else:
+                good.append(tensor_decode.orient(img, orientation))
+                good_keys.append(key)
+        crops = tensor_decode.geometry_batch(good, self.bundle.resize_size, self.bundle.input_size, self.tencrop)
+        ready = dict(zip(good_keys, crops, strict=True))
+        for key, fut in others.items():
+            try:
+                ready[key] = fut.result().to(self.device)
+            except (ImageDecodeError, OSError, ValueError) as exc:
+                errors[key] = str(exc)
+        keys = [key for key, _ in chunk if key in ready]
+        return [ready[k] for k in keys], keys, errors
+
     def _flush(self, batch: list[torch.Tensor], keys: list[tuple[int, int]]
                ) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
         probs = self.forward_probs(torch.cat(batch))
@@ -212,7 +289,10 @@ class Classifier:
         yield from zip(keys, per_photo, strict=True)
 
     def forward_probs(self, x: torch.Tensor) -> np.ndarray:
-        """Softmax of the model on preprocessed rows; on CUDA out-of-memory the batch halves and goes on."""
+        """Softmax of the model on rows (uint8 crops, normalised here, or preprocessed floats).
+
+        On CUDA out-of-memory the batch halves, stays halved, and the run goes on.
+        """
         outs: list[np.ndarray] = []
         start, size = 0, max(1, self.batch_size)
         while start < x.shape[0]:
@@ -232,18 +312,20 @@ class Classifier:
         return np.concatenate(outs)
 
     def _forward_once(self, x: torch.Tensor) -> np.ndarray:
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and x.device.type == "cpu":
             x = x.pin_memory().to(self.device, non_blocking=True)
         elif x.device != self.device:
             x = x.to(self.device)
+        if x.dtype == torch.uint8:
+            x = self._normalize(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self.autocast():
             logits = self.model(x)
             probs = torch.softmax(logits.float(), dim=1)
         return probs.cpu().numpy()
 
-    def _autocast(self) -> Any:
+    def autocast(self) -> Any:
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)

@@ -1,9 +1,102 @@
-"""Commands of this family (filled in by its issue)."""
+"""`plantbot train` and `plantbot evaluate`: make a model bundle, then measure it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from bot.cli import State, pass_state
+
+_path = click.Path(path_type=Path)
+_file = click.Path(path_type=Path, exists=True, dir_okay=False)
+
+
+@click.command("train")
+@click.argument("manifest", type=_file)
+@click.option("--labels", "labels", type=_file, required=True, help="labels.csv: the outputs, in order.")
+@click.option("--out", type=_path, required=True, help="Bundle folder to write (checkpoints go there too).")
+@click.option("--arch", default="resnet50", show_default=True, help="Any torchvision classification builder.")
+@click.option("--init", type=_file, default=None,
+              help="Local torchvision state dict (e.g. ImageNet) to start from; its final layer is dropped.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Per process.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "step"]), default="cosine", show_default=True,
+              help="Learning-rate decay over the epochs.")
+@click.option("--input-size", type=click.IntRange(min=16), default=224, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=4, show_default=True, help="Data loader processes.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt after its last finished epoch.")
+@click.option("--val", type=_file, default=None, help="Validation manifest: photo top-1 after each epoch.")
+@click.option("--name", default="plantbot", show_default=True, help="Bundle name (model.toml).")
+@click.option("--version", "version", default="1", show_default=True, help="Bundle version (model.toml).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (one per rank under torchrun).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bar (log lines per epoch only).")
+def train_cmd(manifest: Path, labels: Path, out: Path, arch: str, init: Path | None, epochs: int,
+              batch_size: int, lr: float, weight_decay: float, schedule: str, input_size: int, workers: int,
+              resume: bool, val: Path | None, name: str, version: str, device: str, seed: int,
+              no_progress: bool) -> None:
+    """Train a classifier on MANIFEST and write a model bundle to OUT.
+
+    Multi-GPU: `torchrun --nproc_per_node N -m bot train ...` (DistributedDataParallel).
+    """
+    from bot.training.train import TrainOptions, train
+
+    result = train(TrainOptions(
+        manifest=manifest, labels=labels, out=out, arch=arch, init=init, epochs=epochs, batch_size=batch_size,
+        lr=lr, weight_decay=weight_decay, schedule=schedule, input_size=input_size, workers=workers,
+        resume=resume, val=val, name=name, version=version, device=device, seed=seed, progress=not no_progress,
+    ))
+    if result.bundle is not None:
+        last = result.history[-1] if result.history else {}
+        val_text = f", val top-1 {last['val_top1']:.3f}" if last.get("val_top1") is not None else ""
+        click.echo(f"bundle written to {result.bundle} ({len(result.labels)} labels, "
+                   f"{len(result.history)} epochs{val_text})")
+
+
+@click.command("evaluate")
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("manifest", type=_file)
+@click.option("--out", type=_path, required=True, help="Folder for metrics.json, the PNGs and index.html.")
+@click.option("--tencrop/--no-tencrop", default=None, help="Average ten crops per photo (default: config).")
+@click.option("--cutoff", type=click.FloatRange(0, 1), default=None,
+              help="Cutoff of the decision rule (default: the config's [decision] cutoff).")
+@click.option("--target-precision", "targets", type=click.FloatRange(0, 1), multiple=True,
+              help="Report the lowest cutoff reaching this precision (repeatable; default 0.8 and 0.9).")
+@click.option("--device", default=None, help="auto, cpu, cuda (default: the config's [model] device).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--no-progress", is_flag=True)
+@pass_state
+def evaluate_cmd(state: State, bundle: Path, manifest: Path, out: Path, tencrop: bool | None,
+                 cutoff: float | None, targets: tuple[float, ...], device: str | None, batch_size: int | None,
+                 no_progress: bool) -> None:
+    """Measure BUNDLE on the labelled photos of MANIFEST; writes OUT/metrics.json and OUT/index.html."""
+    from bot.training.evaluate import EvalOptions, evaluate
+
+    cfg = state.config
+    result = evaluate(EvalOptions(
+        bundle=bundle, manifest=manifest, out=out,
+        tencrop=cfg.model.tencrop if tencrop is None else tencrop,
+        cutoff=cfg.decision.cutoff if cutoff is None else cutoff,
+        targets=targets or (0.8, 0.9), device=device or cfg.model.device,
+        batch_size=batch_size or cfg.model.batch_size, progress=not no_progress,
+    ))
+    rule = result["rule"]
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    click.echo(f"{result['observations']} observations ({result['photos']} photos): top-1 {pct(result['top1'])}, "
+               f"top-5 {pct(result['top5'])}, genus {pct(result['genus_top1'])}, family {pct(result['family_top1'])}")
+    click.echo(f"rule at cutoff {rule['cutoff']:.2f}: " + ", ".join(
+        f"{k} {rule[k]['count']} ({pct(rule[k]['precision'])} right)" for k in ("species", "genus", "family"))
+        + f", abstain {rule['abstain']['count']}")
+    click.echo(f"report: {out / 'index.html'}")
 
 
 def register(group: click.Group) -> None:
-    """Adds this module's commands to the top-level group."""
+    """Adds `train` and `evaluate` to the top-level group."""
+    group.add_command(train_cmd)
+    group.add_command(evaluate_cmd)

@@ -95,10 +95,8 @@ def judge(item: Trackable, obs: Observation | None, lookup: TaxonLookup, now: da
     lookup.learn(obs)
     state = post_state(item, obs)
     obs_taxon = obs.taxon.id if obs.taxon else None
-    if state in GONE_STATES:
-        outcome = "gone"
-    else:
-        outcome = classify(item.taxon_id, obs.community_taxon_id, lookup)
+    gone = state in GONE_STATES
+    outcome = "gone" if gone else classify(item.taxon_id, obs.community_taxon_id, lookup)
     return NewOutcome(item.decision_id, now, obs.community_taxon_id, obs_taxon, state, outcome)
 
 

@@ -69,6 +69,7 @@ class SimObservation:
     site_id: int = 1
     deleted: bool = False
     release_after_s: float = 0.0  # hidden until this many seconds after the server started (demo streams)
+    true_taxon_id: int | None = None  # the synthetic world's ground truth; the server never serves it
 
 
 @dataclass

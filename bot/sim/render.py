@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,14 @@ class Ctx:
     site_url: str
     photo_base: str
     photos: PhotoStore
+    taxa: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # rendered once per response
+
+    def taxon(self, kind: str, taxon_id: int) -> dict[str, Any]:
+        """The observation ("obs") or identification ("ident") taxon, shared within one response."""
+        key = (kind, taxon_id)
+        if key not in self.taxa:
+            self.taxa[key] = (obs_taxon if kind == "obs" else ident_taxon)(self.world, taxon_id)
+        return self.taxa[key]
 
 
 def sim_uuid(kind: str, ident: int) -> str:
@@ -81,43 +89,47 @@ def v1_user(user: SimUser | None, user_id: int) -> dict[str, Any]:
 
 
 def core_taxon(world: World, taxon_id: int, *, include_self: bool) -> dict[str, Any]:
-    """A taxon as in the API's taxon lists; `include_self` puts its own id last in ancestor_ids
+    """A taxon as in GET /v1/taxa results; `include_self` puts its own id last in ancestor_ids
     (observation taxa do; identification taxa and GET /v1/taxa do not, as in the samples)."""
     taxon = world.taxa[taxon_id]
     chain = world.ancestor_ids(taxon_id)
     parents = chain[:-1]
-    species = taxon.rank in ("species", "subspecies", "variety", "form", "hybrid")
     return {
         "id": taxon.id, "name": taxon.name, "rank": taxon.rank, "rank_level": rank_level(taxon),
         "ancestor_ids": chain if include_self else parents,
         "ancestry": "/".join(str(t) for t in parents) or None,
-        "min_species_ancestry": ",".join(str(t) for t in chain),
-        "min_species_taxon_id": taxon.id if species else None,
         "parent_id": taxon.parent_id, "iconic_taxon_id": iconic_taxon_id(world, taxon_id),
         "iconic_taxon_name": taxon.iconic_taxon_name, "is_active": True, "extinct": False,
         "preferred_common_name": None, "default_photo": None, "observations_count": 0,
         "complete_species_count": None, "wikipedia_url": None, "atlas_id": None,
         "flag_counts": {"unresolved": 0, "resolved": 0}, "current_synonymous_taxon_ids": None,
-        "taxon_changes_count": 0, "taxon_schemes_count": 0, "universal_search_rank": 0,
-        "photos_locked": False, "created_at": "2010-01-01T00:00:00+00:00",
+        "taxon_changes_count": 0, "taxon_schemes_count": 0,
     }
 
 
+def _embedded_taxon(world: World, taxon_id: int, include_self: bool) -> dict[str, Any]:
+    """The fuller taxon embedded in observations and identifications."""
+    chain = world.ancestor_ids(taxon_id)
+    species = world.taxa[taxon_id].rank in ("species", "subspecies", "variety", "form", "hybrid")
+    return {**core_taxon(world, taxon_id, include_self=include_self),
+            "min_species_ancestry": ",".join(str(t) for t in chain),
+            "min_species_taxon_id": taxon_id if species else None, "universal_search_rank": 0,
+            "photos_locked": False, "created_at": "2010-01-01T00:00:00+00:00", "conservation_status": None}
+
+
 def ancestors(world: World, taxon_id: int) -> list[dict[str, Any]]:
-    return [core_taxon(world, tid, include_self=False) for tid in world.ancestor_ids(taxon_id)[:-1]]
+    return [{**core_taxon(world, tid, include_self=False), "complete_rank": None}
+            for tid in world.ancestor_ids(taxon_id)[:-1]]
 
 
 def obs_taxon(world: World, taxon_id: int) -> dict[str, Any]:
-    doc = core_taxon(world, taxon_id, include_self=True)
-    doc.update({"endemic": False, "threatened": False, "introduced": False, "native": False,
-                "conservation_status": None})
+    doc = _embedded_taxon(world, taxon_id, include_self=True)
+    doc.update({"endemic": False, "threatened": False, "introduced": False, "native": False})
     return doc
 
 
 def ident_taxon(world: World, taxon_id: int) -> dict[str, Any]:
-    doc = core_taxon(world, taxon_id, include_self=False)
-    doc.update({"ancestors": ancestors(world, taxon_id), "conservation_status": None})
-    return doc
+    return {**_embedded_taxon(world, taxon_id, include_self=False), "ancestors": ancestors(world, taxon_id)}
 
 
 def show_taxon(world: World, taxon_id: int) -> dict[str, Any]:
@@ -143,7 +155,7 @@ def v1_photo(ctx: Ctx, photo_id: int, login: str) -> dict[str, Any]:
 
 def v1_identification(ctx: Ctx, obs: SimObservation, ident: SimIdentification) -> dict[str, Any]:
     world = ctx.world
-    taxon = ident_taxon(world, ident.taxon_id) if ident.taxon_id in world.taxa else None
+    taxon = ctx.taxon("ident", ident.taxon_id) if ident.taxon_id in world.taxa else None
     return {
         "id": ident.id, "uuid": sim_uuid("identification", ident.id),
         "user": v1_user(world.users.get(ident.user_id), ident.user_id),
@@ -179,6 +191,7 @@ def v1_observation(ctx: Ctx, obs: SimObservation) -> dict[str, Any]:
     user = world.users.get(obs.user_id)
     login = user.login if user else f"user{obs.user_id}"
     photos = [v1_photo(ctx, pid, login) for pid in obs.photo_ids]
+    idents = [v1_identification(ctx, obs, i) for i in obs.identifications]
     current = [i for i in obs.identifications if i.current]
     ident_taxa = sorted({a for i in current if i.taxon_id in world.taxa for a in world.ancestor_ids(i.taxon_id)})
     has_taxon = obs.taxon_id in world.taxa
@@ -207,16 +220,15 @@ def v1_observation(ctx: Ctx, obs: SimObservation) -> dict[str, Any]:
         "identifications_some_agree": False, "project_ids_without_curator_id": [], "place_guess": None,
         "project_observations": [], "faves": [], "place_ids": list(obs.place_ids),
         "user": v1_user(user, obs.user_id),
-        "taxon": obs_taxon(world, obs.taxon_id) if has_taxon and obs.taxon_id else None,
+        "taxon": ctx.taxon("obs", obs.taxon_id) if has_taxon and obs.taxon_id else None,
         "photos": photos,
         "observation_photos": [
             {"id": obs.id * 100 + pos, "position": pos, "uuid": sim_uuid("observation_photo", pid),
              "photo": photo}
             for pos, (pid, photo) in enumerate(zip(obs.photo_ids, photos, strict=True))
         ],
-        "identifications": [v1_identification(ctx, obs, i) for i in obs.identifications],
-        "non_owner_ids": [v1_identification(ctx, obs, i) for i in obs.identifications
-                          if i.user_id != obs.user_id],
+        "identifications": idents,
+        "non_owner_ids": [doc for doc in idents if doc["user"]["id"] != obs.user_id],
         "comments": [v1_comment(ctx, c) for c in obs.comments],
     }
 

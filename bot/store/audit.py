@@ -97,6 +97,15 @@ def _latest_outcome() -> Any:
     return aliased(OutcomeRow, name="latest_outcome")
 
 
+def _joins_latest(alias: Any) -> ColumnElement[bool]:
+    """Join condition for a decision's latest check, looked up by decision id.
+
+    `latest` is wrapped in coalesce so SQLite cannot pick the (barely selective) `latest` index
+    for this lookup; with it, every decision scanned all latest outcomes (quadratic time).
+    """
+    return and_(alias.decision_id == DecisionRow.id, func.coalesce(alias.latest, False).is_(True))
+
+
 def select_trackable(session: Session, limit: int | None = None) -> list[Trackable]:
     """Posted and dry-run suggestions, never-checked first, then the longest unchecked.
 
@@ -110,7 +119,7 @@ def select_trackable(session: Session, limit: int | None = None) -> list[Trackab
         select(DecisionRow.id, DecisionRow.observation_id, taxon, DecisionRow.kind, DecisionRow.dry_run,
                posted.c.kind, posted.c.remote_id)
         .outerjoin(posted, posted.c.decision_id == DecisionRow.id)
-        .outerjoin(latest, and_(latest.decision_id == DecisionRow.id, latest.latest.is_(True)))
+        .outerjoin(latest, _joins_latest(latest))
         .where(
             or_(posted.c.decision_id.is_not(None),
                 and_(DecisionRow.dry_run.is_(True), DecisionRow.kind.in_(PROPOSING_KINDS))),
@@ -130,7 +139,8 @@ def record_outcomes(session: Session, outcomes: Sequence[NewOutcome]) -> None:
         return
     ids = [o.decision_id for o in outcomes]
     session.execute(
-        update(OutcomeRow).where(OutcomeRow.decision_id.in_(ids), OutcomeRow.latest.is_(True))
+        update(OutcomeRow).where(OutcomeRow.decision_id.in_(ids),
+                                 func.coalesce(OutcomeRow.latest, False).is_(True))  # by decision id
         .values(latest=False)
     )
     session.add_all(OutcomeRow(decision_id=o.decision_id, checked_at=o.checked_at,
@@ -302,7 +312,8 @@ def _suggestions_stmt(f: Filters, source: str) -> Select[Any]:
         extra = [null().label("post_kind"), null().label("remote_id"), null().label("posted_as")]
     stmt = select(
         DecisionRow.id.label("decision_id"), DecisionRow.observation_id, ObservationRow.uri,
-        photo.label("photo_url"), DecisionRow.kind, taxon_col.label("taxon_id"), DecisionRow.taxon_name,
+        photo.label("photo_url"), DecisionRow.kind, taxon_col.label("taxon_id"),
+        DecisionRow.taxon_id.label("model_taxon_id"), DecisionRow.taxon_name,
         DecisionRow.rank, DecisionRow.score, DecisionRow.n_photos, DecisionRow.model_name,
         DecisionRow.model_version, DecisionRow.mode, DecisionRow.status, approver.label("approver"),
         time_col.label("time"), latest.outcome, latest.post_state, latest.community_taxon_id,
@@ -314,13 +325,8 @@ def _suggestions_stmt(f: Filters, source: str) -> Select[Any]:
     else:
         stmt = stmt.where(DecisionRow.dry_run.is_(True), DecisionRow.kind.in_(PROPOSING_KINDS))
     return (stmt.outerjoin(ObservationRow, ObservationRow.id == DecisionRow.observation_id)
-            .outerjoin(latest, and_(latest.decision_id == DecisionRow.id, latest.latest.is_(True)))
+            .outerjoin(latest, _joins_latest(latest))
             .where(*f.clauses()).order_by(time_col.desc(), DecisionRow.id.desc()))
-
-
-def count_suggestions(session: Session, f: Filters, source: str) -> int:
-    sub = _suggestions_stmt(f, source).subquery()
-    return session.scalar(select(func.count()).select_from(sub)) or 0
 
 
 def iter_suggestions(session: Session, f: Filters, source: str,

@@ -139,10 +139,10 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
         .execution_options(synchronize_session=False))
     if getattr(result, "rowcount", 0) != 1:
         raise LookupError(f"post {existing.id} is being handled elsewhere")
-    post = s.get(PostRow, existing.id)
-    assert post is not None
-    s.refresh(post)
-    return post
+    reopened = s.get(PostRow, existing.id)
+    assert reopened is not None
+    s.refresh(reopened)
+    return reopened
 
 
 def backoff(attempts: int, base_seconds: float = 60.0, cap_seconds: float = 6 * 3600.0) -> timedelta:
@@ -186,9 +186,9 @@ def status_report(s: Session, now: datetime | None = None) -> StatusReport:
                       "photos_failed": last.photos_failed, "counts": dict(last.counts or {})}
     queue = {k: n for k, n in s.execute(
         select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
-        .group_by(DecisionRow.kind)).tuples()}
+        .group_by(DecisionRow.kind)).all()}
     posts = {k: n for k, n in s.execute(
-        select(PostRow.status, func.count()).group_by(PostRow.status)).tuples()}
+        select(PostRow.status, func.count()).group_by(PostRow.status)).all()}
     since = at - timedelta(hours=24)
     errors: list[str] = []
     for c in s.scalars(select(CycleRow).where(CycleRow.started_at >= since).order_by(CycleRow.id)):

@@ -193,8 +193,10 @@ def recent_actions(s: Session, limit: int = 100) -> list[HistoryEntry]:
     decision_ids = {r.decision_id for r in rows}
     decisions = {d.id: d for d in s.scalars(select(DecisionRow).where(DecisionRow.id.in_(decision_ids)))}
     obs_ids = {d.observation_id for d in decisions.values()}
-    uris = dict(s.execute(select(ObservationRow.id, ObservationRow.uri).where(ObservationRow.id.in_(obs_ids)))
-                .tuples())
+    uris: dict[int, str | None] = {
+        oid: uri for oid, uri in s.execute(select(ObservationRow.id, ObservationRow.uri)
+                                           .where(ObservationRow.id.in_(obs_ids)))
+    }
     posts: dict[int, PostRow] = {}
     for p in s.scalars(select(PostRow).where(PostRow.decision_id.in_(decision_ids), PostRow.action == "post")):
         posts[p.decision_id] = p
@@ -210,4 +212,4 @@ def queue_counts(s: Session) -> dict[str, int]:
     """Open proposals per kind, for the queue header."""
     stmt = (select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
             .group_by(DecisionRow.kind))
-    return {kind: n for kind, n in s.execute(stmt).tuples()}
+    return {kind: n for kind, n in s.execute(stmt)}

@@ -16,10 +16,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from bot.classifier import IMAGENET_MEAN, IMAGENET_STD
 from bot.imaging import decode_image
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 HABIT = "habit"
 
 

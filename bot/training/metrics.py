@@ -36,7 +36,7 @@ def mean_or_none(hits: np.ndarray) -> float | None:
 
 
 def average_by_observation(
-    photo_probs: np.ndarray, photo_truth: Sequence[int], observation_ids: Sequence[str]
+    photo_probs: np.ndarray, photo_truth: Sequence[int] | np.ndarray, observation_ids: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Probabilities averaged over each observation's photos (the bot's own rule).
 

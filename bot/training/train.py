@@ -153,7 +153,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int)
 
 
 def _loader(dataset: PhotoDataset, opts: TrainOptions, ddp: Dist, device: torch.device, train: bool) -> DataLoader:
-    sampler = DistributedSampler(dataset, num_replicas=ddp.world_size, rank=ddp.rank, shuffle=True,
+    sampler: DistributedSampler[Any] | None = DistributedSampler(dataset, num_replicas=ddp.world_size, rank=ddp.rank, shuffle=True,
                                  seed=opts.seed) if (train and ddp.enabled) else None
     return DataLoader(
         dataset, batch_size=opts.batch_size, shuffle=train and sampler is None, sampler=sampler,
@@ -285,7 +285,7 @@ def _write_bundle(model: nn.Module, labels: list[Label], opts: TrainOptions) -> 
     save_bundle(
         opts.out, name=opts.name, version=opts.version, arch=opts.arch, model=cpu_model, labels=labels,
         input_size=opts.input_size, resize_size=resize_size_for(opts.input_size),
-        mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
+        mean=IMAGENET_MEAN, std=IMAGENET_STD,
     )
     log.info("model bundle written to %s", opts.out)
     return opts.out

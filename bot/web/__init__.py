@@ -27,11 +27,12 @@ CSP = ("default-src 'self'; img-src 'self' http: https:; style-src 'self'; scrip
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def _default_platform_factory(cfg: Config) -> Callable[[], Platform]:
+def _default_platform_factory(cfg: Config, store: Store) -> Callable[[], Platform]:
     def factory() -> Platform:
         from bot.platforms import create_platform  # built lazily: the UI starts even if the API is down
 
-        platform: Platform = create_platform(cfg, Secrets.from_env(), dry_run=cfg.posting.mode == "dry-run")
+        platform: Platform = create_platform(cfg, Secrets.from_env(), dry_run=cfg.posting.mode == "dry-run",
+                                             store=store)
         return platform
 
     return factory
@@ -54,7 +55,7 @@ def create_app(cfg: Config, store: Store, *, platform_factory: Callable[[], Plat
     app.extensions[EXTENSION] = WebContext(
         cfg=cfg,
         store=store,
-        platform_factory=platform_factory or _default_platform_factory(cfg),
+        platform_factory=platform_factory or _default_platform_factory(cfg, store),
         client_secret=secrets_env.oauth_client_secret,
         vault=TokenVault(ttl_s=SESSION_HOURS * 3600),
     )

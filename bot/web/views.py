@@ -173,6 +173,11 @@ def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id
         return _back_with(f"Proposal {decision_id} approved, but posting failed: {exc}", "error")
     if outcome.status == "posted":
         return _back_with(f"Proposal {decision_id} approved and posted (remote id {outcome.remote_id}).", "ok")
+    if outcome.status == "already_posted":
+        return _back_with(f"Proposal {decision_id} was already posted (remote id {outcome.remote_id}).", "info")
+    if outcome.status == "retry":
+        return _back_with(f"Proposal {decision_id} approved; the platform did not take it yet "
+                          f"({outcome.error}). It stays approved for a later attempt.", "error")
     if outcome.status == "skipped":
         why = outcome.error or ("dry run" if ctx.dry_run else "not posted")
         return _back_with(f"Proposal {decision_id} approved; nothing was posted ({why}).", "info")

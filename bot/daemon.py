@@ -1,0 +1,292 @@
+"""`plantbot run`: the long-running daemon (APScheduler wiring, signals, the single-instance lock).
+
+Jobs are plain module-level functions with explicit ids, `max_instances=1` and `coalesce=True`, run
+one at a time on a single worker thread (the poll cycle and the posting round share the platform's
+rate limiter and the database, so running them side by side would gain nothing).  Each job catches
+and logs its own failure, so one bad run never stops the next.  SIGTERM/SIGINT stop the scheduler
+with `shutdown(wait=True)`: the step in progress finishes (every database write is a transaction), so
+no half-written row is left, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from bot.config import Config, Secrets
+from bot.errors import PlantBotError
+from bot.platforms.base import Platform
+from bot.post import check_mode_allowed, check_templates, post_approved, reconcile_open_intents
+from bot.store import Store
+from bot.store import posting as q
+
+log = logging.getLogger(__name__)
+
+POLL_JOB, POST_JOB, TOKEN_JOB, AUDIT_JOB = "poll", "post", "token-refresh", "audit-refresh"
+AUDIT_BATCH = 300  # observations re-read per audit run: 10 requests, well inside the daily budget
+
+
+class AlreadyRunning(PlantBotError):
+    """Another daemon holds this database's lock."""
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
+@contextmanager
+def instance_lock(database: Path) -> Iterator[Path]:
+    """One daemon per database: an exclusive `flock` on `<database>.lock`, freed by the kernel on any exit."""
+    path = lock_path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the daemon's life
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            raise AlreadyRunning(f"another plantbot daemon is already running on {database} "
+                                 f"(pid {pid}, lock {path}); stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield path
+    finally:
+        handle.close()
+
+
+@dataclass
+class DaemonContext:
+    """What the jobs share; only the scheduler's single worker thread touches it while running."""
+
+    cfg: Config
+    store: Store
+    platform: Platform
+    classifier: Any
+    dry_run: bool
+    max_cycles: int | None = None
+    cycles: int = 0
+    token: str | None = None
+    user_login: str | None = None
+    scheduler: BlockingScheduler | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _stopper: threading.Thread | None = None
+
+    @property
+    def posts(self) -> bool:
+        return not self.dry_run and self.cfg.posting.mode == "auto"
+
+    def refresh_token(self) -> str:
+        """The bot account's token (auto mode), fresh from the adapter; remembered for the next round."""
+        refresh = getattr(self.platform, "refresh_token", None) or getattr(self.platform, "get_token", None)
+        if refresh is None:
+            raise PlantBotError(f"platform {self.platform.name} cannot give the bot a token for auto mode")
+        self.token = str(refresh())
+        if not self.user_login:
+            self.user_login = self.cfg.posting.account_login or self.platform.get_current_user(self.token).login
+        with self.store.session() as s:
+            q.set_value(s, "token_refreshed_at", q.utcnow().isoformat(timespec="seconds"))
+        return self.token
+
+    def request_stop(self, why: str) -> None:
+        """Stops the scheduler from a helper thread, so a job (or a signal handler) never waits on itself."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        log.info("stopping: %s", why)
+        if self.scheduler is not None:
+            self._stopper = threading.Thread(target=_shutdown, args=(self.scheduler,), name="plantbot-stop")
+            self._stopper.start()
+
+    def join_stopper(self) -> None:
+        if self._stopper is not None:
+            self._stopper.join()
+
+
+def _shutdown(scheduler: BlockingScheduler, attempts: int = 50) -> None:
+    """`shutdown(wait=True)`; a signal that lands just before `start()` is retried until it can stop it."""
+    for _ in range(attempts):
+        try:
+            scheduler.shutdown(wait=True)
+            return
+        except SchedulerNotRunningError:
+            time.sleep(0.1)
+
+
+# --- jobs (module-level, explicit ids) ----------------------------------------------------------
+
+def run_cycle(cfg: Config, store: Store, platform: Platform, classifier: Any, *, dry_run: bool) -> Any:
+    """`bot.cycle.run_cycle`, imported on first use so `bot.daemon` loads without the pipeline's imports."""
+    from bot.cycle import run_cycle as cycle
+
+    return cycle(cfg, store, platform, classifier, dry_run=dry_run)
+
+
+def poll_job(ctx: DaemonContext) -> None:
+    """One poll cycle; after `max_cycles` (a testing hook) a last posting round, then stop."""
+    if ctx.stopping.is_set():
+        return
+    try:
+        summary = run_cycle(ctx.cfg, ctx.store, ctx.platform, ctx.classifier, dry_run=ctx.dry_run)
+        log.info("cycle %s: %s, %s seen, %s decided", summary.cycle_id, summary.status, summary.seen,
+                 summary.decided)
+    except Exception:
+        log.exception("poll cycle failed; the next one runs as scheduled")
+    ctx.cycles += 1
+    if ctx.max_cycles is not None and ctx.cycles >= ctx.max_cycles:
+        if ctx.posts:
+            post_job(ctx)
+        ctx.request_stop(f"{ctx.cycles} cycle(s) done")
+
+
+def post_job(ctx: DaemonContext) -> None:
+    """Settles open intents; in auto mode, then posts the approved decisions under the bot's account."""
+    if ctx.stopping.is_set():
+        return
+    try:
+        if not ctx.posts:
+            reconcile_open_intents(ctx.store, ctx.platform, ctx.cfg)
+            return
+        token = ctx.token or ctx.refresh_token()
+        assert ctx.user_login is not None
+        outcomes = post_approved(ctx.store, ctx.platform, ctx.cfg, token=token, user_login=ctx.user_login,
+                                 token_provider=ctx.refresh_token)
+        if outcomes:
+            counts: dict[str, int] = {}
+            for o in outcomes:
+                counts[o.status] = counts.get(o.status, 0) + 1
+            log.info("posting round: %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    except Exception:
+        log.exception("posting round failed; the next one runs as scheduled")
+
+
+def token_job(ctx: DaemonContext) -> None:
+    """Refreshes the bot's token ahead of expiry (iNaturalist JWTs last 24 h)."""
+    if ctx.stopping.is_set():
+        return
+    try:
+        ctx.refresh_token()
+    except Exception:
+        log.exception("token refresh failed; the posting round will try again")
+
+
+def audit_job(ctx: DaemonContext) -> None:
+    """Re-reads posted (and would-be) suggestions so the audit report knows what the community made of them."""
+    if ctx.stopping.is_set():
+        return
+    try:
+        from bot.report.outcomes import refresh_outcomes
+
+        counts = refresh_outcomes(ctx.store, ctx.platform, ctx.cfg, limit=AUDIT_BATCH)
+        log.info("audit refresh: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    except Exception:
+        log.exception("audit refresh failed; the next one runs as scheduled")
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+def build_scheduler(ctx: DaemonContext) -> BlockingScheduler:
+    scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(max_workers=1)},
+                                  job_defaults={"max_instances": 1, "coalesce": True,
+                                                "misfire_grace_time": None})
+    sched = ctx.cfg.schedule
+    now = datetime.now().astimezone()
+    scheduler.add_job(poll_job, "interval", args=[ctx], id=POLL_JOB, name="poll cycle",
+                      seconds=sched.interval_seconds, next_run_time=now, max_instances=1, coalesce=True)
+    if not ctx.dry_run:
+        scheduler.add_job(post_job, "interval", args=[ctx], id=POST_JOB, name="posting round",
+                          seconds=sched.post_interval_seconds,
+                          next_run_time=now + timedelta(seconds=sched.post_interval_seconds),
+                          max_instances=1, coalesce=True)
+    scheduler.add_job(audit_job, "interval", args=[ctx], id=AUDIT_JOB, name="audit refresh",
+                      seconds=sched.audit_interval_seconds, max_instances=1, coalesce=True)
+    if ctx.posts:
+        scheduler.add_job(token_job, "interval", args=[ctx], id=TOKEN_JOB, name="token refresh",
+                          seconds=sched.token_refresh_seconds, max_instances=1, coalesce=True)
+    return scheduler
+
+
+def _install_signals(ctx: DaemonContext) -> dict[int, Any]:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if ctx.stopping.is_set():
+            log.warning("%s again: exiting now (open intents are reconciled at the next start)", name)
+            os._exit(1)
+        ctx.request_stop(f"{name} received")
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _load_classifier(cfg: Config) -> Any:
+    from bot.classifier import Classifier, load_bundle
+    from bot.config import check_model_path
+
+    m = cfg.model
+    return Classifier(load_bundle(check_model_path(cfg)), device=m.device, batch_size=m.batch_size,
+                      threads=m.threads, workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
+
+
+def run_daemon(cfg: Config, *, dry_run: bool = False, max_cycles: int | None = None,
+               platform: Platform | None = None, classifier: Any = None, install_signals: bool = True) -> int:
+    """Runs until a signal (or `max_cycles` poll cycles); returns the exit status (0 on a clean stop)."""
+    dry_run = dry_run or cfg.posting.mode == "dry-run"
+    if not dry_run:
+        check_mode_allowed(cfg)
+        check_templates(cfg)
+    database = cfg.database_path
+    with instance_lock(database):
+        if classifier is None:
+            classifier = _load_classifier(cfg)
+        store = Store(database)
+        try:
+            if platform is None:
+                from bot.platforms import create_platform
+
+                platform = create_platform(cfg, Secrets.from_env(), dry_run=dry_run, store=store)
+            ctx = DaemonContext(cfg=cfg, store=store, platform=platform, classifier=classifier, dry_run=dry_run,
+                                max_cycles=max_cycles)
+            return _serve(ctx, install_signals)
+        finally:
+            store.close()
+
+
+def _serve(ctx: DaemonContext, install_signals: bool) -> int:
+    if ctx.posts:
+        ctx.refresh_token()  # fail at start, with one line, rather than in every round
+    if not ctx.dry_run:
+        settled = reconcile_open_intents(ctx.store, ctx.platform, ctx.cfg)
+        if settled:
+            log.info("start-up: reconciled %s open intent(s)", settled)
+    ctx.scheduler = build_scheduler(ctx)
+    previous = _install_signals(ctx) if install_signals else {}
+    log.info("daemon started: mode %s%s, poll every %ss", ctx.cfg.posting.mode, " (dry-run)" if ctx.dry_run else "",
+             ctx.cfg.schedule.interval_seconds)
+    try:
+        if not ctx.stopping.is_set():
+            ctx.scheduler.start()
+        ctx.join_stopper()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    log.info("daemon stopped cleanly")
+    return 0

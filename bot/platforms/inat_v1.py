@@ -1,0 +1,154 @@
+"""iNaturalist API v1 (api.inaturalist.org/v1 and the network sites such as iNaturalist Spain).
+
+Polling follows iNaturalist's recommended practice: `order_by=id&order=asc&id_above=<last id>` with
+`per_page=200`, page after page until a short page, so new observations are read once, oldest first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bot.domain import Comment, Identification, Observation, Taxon, User
+from bot.errors import PlatformError
+from bot.platforms.adapter import AdapterBase
+from bot.platforms.base import ObservationPage
+from bot.platforms.parse_v1 import (
+    ParseError,
+    parse_comment,
+    parse_identification,
+    parse_results,
+    parse_taxon,
+    parse_user,
+)
+from bot.platforms.session import NotFound
+
+log = logging.getLogger(__name__)
+
+IDS_PER_REQUEST = 30
+
+
+class InatV1Platform(AdapterBase):
+    flavor = "inat-v1"
+
+    @property
+    def api(self) -> str:
+        return self.pcfg.api_url.rstrip("/")
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def poll_params(self, cursor: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"iconic_taxa": "Plantae", "photos": "true", "order_by": "id", "order": "asc",
+                                  "id_above": cursor, "per_page": self.pcfg.per_page}
+        for key in ("place_id", "project_id", "quality_grade", "site_id"):
+            value = getattr(self.pcfg, key)
+            if value is not None:
+                params[key] = value
+        return params
+
+    def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]:
+        while True:
+            url = f"{self.api}/observations"
+            doc = self.http.request("GET", url, params=self.poll_params(cursor))
+            try:
+                observations, rejected, last_id = parse_results(doc)
+            except ParseError as exc:
+                raise PlatformError(f"GET {url}: {exc}") from None
+            count = len(doc["results"])
+            if count == 0:
+                return
+            if last_id <= cursor:
+                log.warning("page after id %s has no usable ids; stopping this poll", cursor)
+                return
+            observations = sorted((o for o in observations if o.id > cursor), key=lambda o: o.id)
+            yield ObservationPage(observations, rejected, last_id)
+            if count < self.pcfg.per_page:
+                return
+            cursor = last_id
+
+    def get_observations(self, ids: Sequence[int]) -> list[Observation]:
+        found: list[Observation] = []
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        for start in range(0, len(unique), IDS_PER_REQUEST):
+            chunk = unique[start:start + IDS_PER_REQUEST]
+            url = f"{self.api}/observations/{','.join(map(str, chunk))}"
+            try:
+                doc = self.http.request("GET", url, params={"per_page": len(chunk)})
+            except NotFound:
+                continue
+            try:
+                observations, rejected, _ = parse_results(doc)
+            except ParseError as exc:
+                raise PlatformError(f"GET {url}: {exc}") from None
+            for r in rejected:
+                log.warning("observation %s could not be parsed: %s", r.observation_id, r.reason)
+            found.extend(observations)
+        return found
+
+    def _raw_observation(self, observation_id: int) -> dict[str, Any]:
+        doc = self.http.request("GET", f"{self.api}/observations/{int(observation_id)}")
+        results = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(results, list) or not results or not isinstance(results[0], dict):
+            raise NotFound(f"observation {observation_id} not found")
+        return results[0]
+
+    def get_identifications(self, observation_id: int) -> list[Identification]:
+        raw = self._raw_observation(observation_id)
+        return _parse_each(raw.get("identifications"), parse_identification, "identification")
+
+    def get_comments(self, observation_id: int) -> list[Comment]:
+        raw = self._raw_observation(observation_id)
+        return _parse_each(raw.get("comments"), parse_comment, "comment")
+
+    def get_taxon(self, taxon_id: int) -> Taxon | None:
+        try:
+            doc = self.http.request("GET", f"{self.api}/taxa/{int(taxon_id)}")
+        except NotFound:
+            return None
+        taxa = _parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
+        return next((t for t in taxa if t is not None and t.id == taxon_id), None)
+
+    def search_taxa(self, name: str, rank: str | None = None) -> list[Taxon]:
+        params: dict[str, Any] = {"q": name, "is_active": "true", "per_page": 30}
+        if rank:
+            params["rank"] = rank
+        doc = self.http.request("GET", f"{self.api}/taxa", params=params)
+        taxa = _parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
+        return [t for t in taxa if t is not None and (rank is None or t.rank == rank)]
+
+    def get_current_user(self, token: str) -> User:
+        doc = self._authed("GET", f"{self.api}/users/me", token)
+        results = doc.get("results") if isinstance(doc, dict) else None
+        try:
+            return parse_user(results[0] if isinstance(results, list) and results else None, "users/me")
+        except ParseError as exc:
+            raise PlatformError(f"GET {self.api}/users/me: {exc}") from None
+
+    # --- writes (none leaves the process in dry-run) -------------------------------------------------
+
+    def post_identification(self, token: str, observation_id: int, taxon_id: int, body: str) -> int:
+        payload = {"identification": {"observation_id": int(observation_id), "taxon_id": int(taxon_id),
+                                      "body": body}}  # never vision=true: that flag means iNat's own CV
+        doc = self._authed("POST", f"{self.api}/identifications", token, json=payload)
+        return self._created_id(doc, "identification")
+
+    def post_comment(self, token: str, observation_id: int, body: str) -> int:
+        payload = {"comment": {"parent_type": "Observation", "parent_id": int(observation_id), "body": body}}
+        doc = self._authed("POST", f"{self.api}/comments", token, json=payload)
+        return self._created_id(doc, "comment")
+
+    def update_identification(self, token: str, identification_id: int, current: bool) -> None:
+        payload = {"identification": {"current": bool(current)}}
+        self._authed("PUT", f"{self.api}/identifications/{int(identification_id)}", token, json=payload)
+
+
+def _parse_each(items: Any, parse: Any, what: str) -> list[Any]:
+    """Parse each record, leaving out (and logging) the ones that do not parse."""
+    out = []
+    for i, raw in enumerate(items if isinstance(items, list) else []):
+        try:
+            out.append(parse(raw, f"{what}[{i}]"))
+        except (ParseError, ValueError, TypeError) as exc:
+            log.warning("skipping an unparseable %s: %s", what, exc)
+    return out

@@ -1,0 +1,155 @@
+"""The older Rails API that independent iNaturalist forks serve (the original Natusfera, ...).
+
+Its list has no `id_above`: pages come newest first.  So a poll walks pages until it reaches an id at
+or below the cursor, then yields what it found oldest first, so the cursor (saved after each page is
+recorded) only ever moves over observations that were recorded.  Writes are form posts authorised by
+an OAuth access token, which does not expire there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bot.domain import Comment, Identification, Observation, Taxon, User
+from bot.errors import PlatformError
+from bot.platforms.adapter import AdapterBase
+from bot.platforms.base import ObservationPage, Rejected
+from bot.platforms.inat_v1 import _parse_each
+from bot.platforms.parse_legacy import (
+    parse_legacy_comment,
+    parse_legacy_identification,
+    parse_legacy_observation,
+    parse_legacy_taxon,
+)
+from bot.platforms.parse_v1 import ParseError, parse_results, raw_id, req_int, req_str
+from bot.platforms.session import NotFound
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 50  # 10,000 observations a poll at 200 a page: the list API's own paging limit
+
+
+class LegacyPlatform(AdapterBase):
+    flavor = "legacy"
+
+    @property
+    def site(self) -> str:
+        return self.pcfg.site_url.rstrip("/")
+
+    def list_params(self, page: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"has[]": "photos", "iconic_taxa[]": "Plantae",
+                                  "per_page": self.pcfg.per_page, "page": page}
+        if self.pcfg.place_id is not None:
+            params["place_id"] = self.pcfg.place_id
+        if self.pcfg.project_id is not None:
+            params["projects[]"] = self.pcfg.project_id  # the Rails name
+            params["project_id"] = self.pcfg.project_id  # what some forks read instead
+        if self.pcfg.quality_grade is not None:
+            params["quality_grade"] = self.pcfg.quality_grade
+        return params
+
+    def _new_raw(self, cursor: int) -> list[Any]:
+        """Raw records above `cursor`, newest first, walking pages until the cursor is reached."""
+        by_id: dict[int, Any] = {}
+        no_id: list[Any] = []
+        for page in range(1, MAX_PAGES + 1):
+            url = f"{self.site}/observations.json"
+            doc = self.http.request("GET", url, params=self.list_params(page))
+            if not isinstance(doc, list):
+                raise PlatformError(f"GET {url}: expected a JSON list, got {type(doc).__name__}")
+            ids = [raw_id(r) for r in doc]
+            for raw, rid in zip(doc, ids, strict=True):
+                if rid is None:
+                    no_id.append(raw)
+                elif rid > cursor:
+                    by_id[rid] = raw  # a record seen twice (the list shifted meanwhile) counts once
+            known = [i for i in ids if i is not None]
+            if len(doc) < self.pcfg.per_page or (known and min(known) <= cursor):
+                break
+        else:
+            log.warning("legacy poll stopped after %d pages; older new observations are not read", MAX_PAGES)
+        return [by_id[i] for i in sorted(by_id)] + no_id
+
+    def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]:
+        raw = self._new_raw(cursor)
+        size = self.pcfg.per_page
+        for start in range(0, len(raw), size):
+            chunk = raw[start:start + size]
+            observations, rejected, last_id = parse_results(chunk, parse_legacy_observation, key=None)
+            if last_id <= cursor:  # only id-less junk left
+                rejected = [Rejected(None, r.reason) for r in rejected]
+                yield ObservationPage([], rejected, cursor)
+                return
+            yield ObservationPage(observations, rejected, last_id)
+            cursor = last_id
+
+    def _raw_observation(self, observation_id: int) -> dict[str, Any]:
+        doc = self.http.request("GET", f"{self.site}/observations/{int(observation_id)}.json")
+        if not isinstance(doc, dict):
+            raise PlatformError(f"observation {observation_id}: expected a JSON object")
+        return doc
+
+    def get_observations(self, ids: Sequence[int]) -> list[Observation]:
+        found = []
+        for oid in dict.fromkeys(int(i) for i in ids):
+            try:
+                raw = self._raw_observation(oid)
+            except NotFound:
+                continue
+            try:
+                found.append(parse_legacy_observation(raw))
+            except (ParseError, ValueError, TypeError) as exc:
+                log.warning("observation %s could not be parsed: %s", oid, exc)
+        return found
+
+    def get_identifications(self, observation_id: int) -> list[Identification]:
+        raw = self._raw_observation(observation_id)
+        return _parse_each(raw.get("identifications"), parse_legacy_identification, "identification")
+
+    def get_comments(self, observation_id: int) -> list[Comment]:
+        raw = self._raw_observation(observation_id)
+        return _parse_each(raw.get("comments"), parse_legacy_comment, "comment")
+
+    def get_taxon(self, taxon_id: int) -> Taxon | None:
+        try:
+            doc = self.http.request("GET", f"{self.site}/taxa/{int(taxon_id)}.json")
+        except NotFound:
+            return None
+        taxa = _parse_each([doc], parse_legacy_taxon, "taxon")
+        return taxa[0] if taxa else None
+
+    def search_taxa(self, name: str, rank: str | None = None) -> list[Taxon]:
+        params: dict[str, Any] = {"q": name, "per_page": 30}
+        if rank:
+            params["rank"] = rank
+        doc = self.http.request("GET", f"{self.site}/taxa/search.json", params=params)
+        taxa = _parse_each(doc, parse_legacy_taxon, "taxon")
+        return [t for t in taxa if t is not None and (rank is None or t.rank == rank)]
+
+    def get_current_user(self, token: str) -> User:
+        doc = self._authed("GET", f"{self.site}/users/edit.json", token)
+        try:
+            d = doc if isinstance(doc, dict) else {}
+            return User(id=req_int(d.get("id"), "users/edit.id"), login=req_str(d.get("login"), "users/edit.login"))
+        except ParseError as exc:
+            raise PlatformError(f"GET {self.site}/users/edit.json: {exc}") from None
+
+    # --- writes: form fields, as the Rails API takes them ------------------------------------------
+
+    def post_identification(self, token: str, observation_id: int, taxon_id: int, body: str) -> int:
+        data = {"identification[observation_id]": int(observation_id), "identification[taxon_id]": int(taxon_id),
+                "identification[body]": body}
+        doc = self._authed("POST", f"{self.site}/identifications.json", token, data=data)
+        return self._created_id(doc, "identification")
+
+    def post_comment(self, token: str, observation_id: int, body: str) -> int:
+        data = {"comment[parent_type]": "Observation", "comment[parent_id]": int(observation_id),
+                "comment[body]": body}
+        doc = self._authed("POST", f"{self.site}/comments.json", token, data=data)
+        return self._created_id(doc, "comment")
+
+    def update_identification(self, token: str, identification_id: int, current: bool) -> None:
+        data = {"identification[current]": "true" if current else "false"}
+        self._authed("PUT", f"{self.site}/identifications/{int(identification_id)}.json", token, data=data)

@@ -1,0 +1,247 @@
+"""The one HTTP session every iNaturalist request goes through: pyinaturalist's `ClientSession`, tuned.
+
+What we keep from pyinaturalist: its rate limiter (a file-locked SQLite bucket shared by every PlantBot
+process on the machine), its retries and timeouts, its dry-run mock responses.  What we change, and why:
+
+* the response cache is off: a poll must see what the API has now, and a cache file is one more thing
+  to grow on disk (photos never go through this session at all);
+* one limiter bucket for all hosts, with exactly the configured rates (no burst), and every *retry*
+  takes a token from it too, so the request rate stays within 1/s even while the API is failing;
+* retries on http:// as well (the simulator on loopback), 429 honoured via `Retry-After`, exponential
+  backoff with jitter, and writes retried only when the server refused them before doing anything (429);
+* the daily cap surfaces as `BudgetExhausted` instead of a library exception;
+* in dry-run no write request leaves the process, whatever the caller passes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from pyinaturalist.session import ClientSession, FileLockSQLiteBucket, MockResponse
+from pyrate_limiter import BucketFullException, Duration, Limiter, RequestRate
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
+
+from bot import __version__
+from bot.config import PlatformConfig
+from bot.errors import AuthError, BudgetExhausted, PlatformError
+
+log = logging.getLogger(__name__)
+
+BUCKET = "plantbot-api"  # one bucket for every host: iNaturalist counts requests per client, not per host
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_RETRY_AFTER = 120  # seconds; a longer Retry-After is waited for only this long per retry
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SAFETY = Fraction(11, 10)  # stretch the per-second window by 10%: clock jitter must not break "<= 1/s"
+
+
+class Unauthorized(AuthError):
+    """HTTP 401: the token is missing, expired or revoked (a renewable condition for our own token)."""
+
+
+class NotFound(PlatformError):
+    """HTTP 404: callers that look things up by id turn it into None or an empty list."""
+
+
+def user_agent(pcfg: PlatformConfig) -> str:
+    """`PlantBot/<version> (+contact)`: iNaturalist asks API clients to identify themselves."""
+    name = pcfg.user_agent.strip() or "PlantBot"
+    base = name if "/" in name else f"{name}/{__version__}"
+    return f"{base} (+{pcfg.contact.strip()})" if pcfg.contact.strip() else base
+
+
+def default_ratelimit_path() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("plantbot")) / "ratelimit.sqlite3"
+
+
+def build_rates(per_second: float, per_minute: float, per_day: float) -> list[RequestRate]:
+    """Rates for pyrate_limiter, which wants them strictly growing in limit and interval.
+
+    A rate made redundant by a tighter longer one is left out (a tiny daily cap in a test must not
+    clash with a larger per-second rate).
+    """
+    candidates: list[tuple[Fraction, Fraction]] = []
+    if per_second > 0:
+        frac = Fraction(per_second).limit_denominator(1000)
+        candidates.append((Fraction(frac.numerator), Fraction(frac.denominator) * SAFETY))
+    if per_minute > 0:
+        candidates.append((Fraction(int(per_minute)), Fraction(Duration.MINUTE)))
+    if per_day > 0:
+        candidates.append((Fraction(int(per_day)), Fraction(Duration.DAY)))
+    kept: list[tuple[Fraction, Fraction]] = []
+    for limit, interval in candidates:
+        while kept and kept[-1][0] >= limit:
+            kept.pop()  # a longer window allows no more requests: the shorter one adds nothing
+        kept.append((limit, interval))
+    return [RequestRate(int(limit), float(interval)) for limit, interval in kept]  # type: ignore[arg-type]
+
+
+class PoliteRetry(Retry):
+    """urllib3 retries that also take a rate-limiter token before each retry attempt."""
+
+    acquire: Callable[[], None] | None = None
+
+    def new(self, **kw: Any) -> PoliteRetry:
+        retry = super().new(**kw)
+        retry.acquire = self.acquire
+        return retry
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # A 429 means the server refused before doing anything: safe to resend even a POST.
+        if method.upper() in WRITE_METHODS and status_code == 429:
+            return bool(self.total)
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)
+        if self.acquire is not None:
+            self.acquire()
+
+
+class PlantBotSession(ClientSession):
+    """pyinaturalist's ClientSession with PlantBot's limits, retries, User-Agent and dry-run guard."""
+
+    def __init__(self, pcfg: PlatformConfig, *, ratelimit_path: Path, clock: Callable[[], float],
+                 dry_run: bool = False, backoff_factor: float = 1.0) -> None:
+        ratelimit_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = str(ratelimit_path) + ".lock"
+        bucket_kwargs = {"path": str(ratelimit_path), "lock_path": lock_path}
+        self.rates = build_rates(pcfg.requests_per_second, pcfg.requests_per_minute, pcfg.requests_per_day)
+        limiter = Limiter(*self.rates, bucket_class=FileLockSQLiteBucket, bucket_kwargs=bucket_kwargs,
+                          time_function=clock)
+        super().__init__(
+            cache_file=str(ratelimit_path.with_name("http-cache.sqlite3")), use_memory=True,
+            per_second=pcfg.requests_per_second, per_minute=pcfg.requests_per_minute,
+            per_day=pcfg.requests_per_day, burst=1, bucket_class=FileLockSQLiteBucket,
+            ratelimit_path=str(ratelimit_path), lock_path=lock_path, max_retries=pcfg.max_retries,
+            timeout=pcfg.timeout_seconds, write_timeout=pcfg.timeout_seconds,  # type: ignore[arg-type]
+            limiter=limiter,
+            bucket_name=BUCKET, time_function=clock,
+        )
+        self.settings.disabled = True  # no response cache, for reads or writes
+        self.ratelimit_path = ratelimit_path
+        self.lock_path = lock_path
+        self.clock = clock
+        self.dry_run = dry_run
+        retry = PoliteRetry(total=pcfg.max_retries, backoff_factor=backoff_factor,
+                            backoff_jitter=backoff_factor / 2, backoff_max=60.0,
+                            status_forcelist=RETRY_STATUSES, respect_retry_after_header=True,
+                            retry_after_max=MAX_RETRY_AFTER, raise_on_status=False)
+        retry.acquire = self._acquire
+        self.retries = retry
+        adapter = HTTPAdapter(max_retries=retry)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)  # loopback simulator; urls are checked by the adapters
+        self.headers["User-Agent"] = user_agent(pcfg)
+
+    def _acquire(self) -> None:
+        """Wait for a token (a retry is a request too)."""
+        with self.limiter.ratelimit(BUCKET, delay=True, max_delay=self.max_delay or 60):
+            pass
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if (self.dry_run or kwargs.get("dry_run")) and str(request.method).upper() in WRITE_METHODS:
+            log.info("dry-run: not sending %s %s", request.method, request.url)
+            prepared = request if isinstance(request, requests.PreparedRequest) else self.prepare_request(request)
+            return MockResponse(prepared)
+        retry = kwargs.pop("retries", None) or self.retries
+        while True:
+            try:
+                return super().send(request, retries=retry, **kwargs)
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+                # A body cut short (the connection dropped mid-answer): as retryable as a reset, for reads.
+                if str(request.method).upper() in WRITE_METHODS:
+                    raise
+                retry = retry.increment(request.method, request.url, error=exc)  # MaxRetryError when spent
+                retry.sleep()
+
+    def request_times_since(self, since: float) -> list[float]:
+        """When the requests (of every PlantBot process) since `since` were made, from the shared bucket."""
+        bucket = FileLockSQLiteBucket(lock_path=self.lock_path, maxsize=max(r.limit for r in self.rates),
+                                      identity=BUCKET, path=str(self.ratelimit_path))
+        try:
+            return sorted(t for t in bucket.all_items() if t > since)
+        finally:
+            bucket.close()
+
+
+def _short(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _budget_error(exc: BucketFullException) -> PlatformError:
+    info = exc.meta_info
+    remaining = float(info.get("remaining_time", 0))
+    rate: Any = info.get("rate")
+    if remaining >= Duration.HOUR or getattr(rate, "interval", 0) >= Duration.HOUR:
+        return BudgetExhausted(f"the daily API request budget is spent; polling pauses for about "
+                               f"{remaining / 3600:.1f} h")
+    return PlatformError(f"request rate limit would need a {remaining:.0f} s wait; trying again next cycle")
+
+
+class Http:
+    """Requests through the session, answers as JSON, failures as one-line PlatformErrors."""
+
+    def __init__(self, session: PlantBotSession, dry_run: bool = False) -> None:
+        self.session = session
+        self.dry_run = dry_run
+
+    def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
+                json: Any = None, data: Mapping[str, Any] | None = None, token: str | None = None) -> Any:
+        method = method.upper()
+        if self.dry_run and method in WRITE_METHODS:
+            log.info("dry-run: %s %s not sent", method, _short(url))
+        try:
+            resp = self.session.request(method, url, access_token=token, json=json, data=dict(data or {}) or None,
+                                        raise_for_status=False, dry_run=self.dry_run and method in WRITE_METHODS,
+                                        **dict(params or {}))
+        except BucketFullException as exc:
+            raise _budget_error(exc) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            reason = str(exc.__cause__ or exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise PlatformError(f"{method} {_short(url)} failed after retries: {reason}") from None
+        return self._json(method, url, resp)
+
+    def _json(self, method: str, url: str, resp: requests.Response) -> Any:
+        where = f"{method} {_short(url)}"
+        status = resp.status_code
+        if status == 401:
+            raise Unauthorized(f"{where}: HTTP 401 ({_error_text(resp)})")
+        if status == 403:
+            raise AuthError(f"{where}: HTTP {status} ({_error_text(resp)})")
+        if status == 404:
+            raise NotFound(f"{where}: not found (HTTP 404)")
+        if status == 429 or status >= 500:
+            raise PlatformError(f"{where}: HTTP {status} after retries; left for the next cycle")
+        if status >= 400:
+            raise PlatformError(f"{where}: HTTP {status} ({_error_text(resp)})")
+        ctype = resp.headers.get("Content-Type", "")
+        if "json" not in ctype.lower() and not getattr(resp, "from_cache", False):
+            raise PlatformError(f"{where}: expected JSON, got {ctype.split(';')[0] or 'no content type'} "
+                                f"({resp.text[:60].strip()!r})")
+        try:
+            return resp.json()
+        except ValueError:
+            raise PlatformError(f"{where}: the answer is not valid JSON") from None
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return resp.text[:80].strip() or resp.reason
+    if isinstance(doc, dict):
+        for key in ("error_description", "error", "message", "errors"):
+            if doc.get(key):
+                return str(doc[key])[:160]
+    return str(doc)[:160]

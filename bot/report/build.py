@@ -1,0 +1,160 @@
+"""The audit report: report.html (self-contained), posts.csv and report.json from one set of figures.
+
+Figures are SQL aggregates (see bot/store/audit.py); the suggestion rows are streamed into the CSV
+and the JSON, and only the newest `HTML_ROW_CAP` of each kind go into the HTML table (the page
+says so), so 100,000 decisions build in seconds with flat memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.report import html, plots
+from bot.report.outcomes import utcnow
+from bot.store import audit
+from bot.store.db import Store
+
+log = logging.getLogger(__name__)
+
+HTML_ROW_CAP = 500
+SOURCES = ("posted", "would-post")
+CSV_FIELDS = (
+    "source", "decision_id", "observation_id", "observation_url", "photo_url", "kind", "taxon_id",
+    "model_taxon_id", "taxon_name", "rank", "score", "n_photos", "model_name", "model_version", "mode", "status",
+    "approver", "posted_as", "post_kind", "remote_id", "time", "outcome", "post_state",
+    "community_taxon_id", "checked_at",
+)
+
+
+def _group_label(key: str, value: Any) -> str:
+    if key == "prob_bin":
+        lo = int(value) / audit.N_PROB_BINS
+        return f"{lo:.1f}–{lo + 1 / audit.N_PROB_BINS:.1f}"
+    if key == "n_photos":
+        return f"{audit.MAX_PHOTO_BUCKET}+" if int(value) >= audit.MAX_PHOTO_BUCKET else str(value)
+    return str(value)
+
+
+def precision_rows(rows: Iterable[tuple[str, Any, str, int, float]], key: str) -> list[dict[str, Any]]:
+    """Folds (source, group, outcome, n, score sum) into one row per source and group."""
+    groups: dict[tuple[str, Any], dict[str, Any]] = {}
+    for source, group, outcome, n, score_sum in rows:
+        d = groups.setdefault((source, group), {"source": source, "group": _group_label(key, group),
+                                                "sort": group, "n": 0, "score_sum": 0.0,
+                                                **{o: 0 for o in audit.OUTCOMES}})
+        d[outcome] = d.get(outcome, 0) + n
+        d["n"] += n
+        d["score_sum"] += score_sum
+    out = []
+    for (_, _), d in sorted(groups.items(), key=lambda kv: (SOURCES.index(kv[0][0])
+                                                              if kv[0][0] in SOURCES else 9, kv[0][1])):
+        good = d["confirmed"] + d["refined"]
+        decided = good + d["contradicted"]
+        d["decided"] = decided
+        d["precision"] = good / decided if decided else None
+        d["mean_score"] = d.pop("score_sum") / d["n"] if d["n"] else None
+        d.pop("sort")
+        out.append(d)
+    return out
+
+
+def overall(rank_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Outcome totals and precision per source, summed over ranks."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rank_rows:
+        d = out.setdefault(r["source"], {"n": 0, "decided": 0, **{o: 0 for o in audit.OUTCOMES}})
+        for k in ("n", "decided", *audit.OUTCOMES):
+            d[k] += r[k]
+    for d in out.values():
+        d["precision"] = (d["confirmed"] + d["refined"]) / d["decided"] if d["decided"] else None
+    return out
+
+
+def collect(store: Store, f: audit.Filters) -> dict[str, Any]:
+    """Every figure of the report, as plain JSON-able data."""
+    with store.session() as s:
+        n = audit.count_decisions(s, f)
+        figures: dict[str, Any] = {"n_decisions": n, "empty": n == 0}
+        if n == 0:
+            return figures
+        figures["totals"] = audit.totals(s, f)
+        figures["queue"] = audit.queue_fate(s, f)
+        figures["moderators"] = audit.moderator_actions(s, f)
+        figures["ledger"] = audit.ledger_status(s, f)
+        figures["precision"] = {k: precision_rows(audit.outcome_counts(s, f, k), k)
+                                for k in audit.PRECISION_KEYS}
+        figures["outcomes"] = overall(figures["precision"]["rank"])
+        figures["outcomes_over_time"] = audit.outcomes_over_time(s, f)
+        figures["abstention"] = audit.abstention(s, f)
+    return figures
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return value
+
+
+TIME_FIELDS = ("time", "checked_at")
+
+
+def _row(raw: dict[str, Any], site_url: str | None) -> dict[str, Any]:
+    """One CSV/JSON row (cheap: this runs once per suggestion)."""
+    row = {k: raw.get(k) for k in CSV_FIELDS}
+    for k in TIME_FIELDS:
+        value = row[k]
+        if isinstance(value, datetime):
+            row[k] = value.isoformat(sep=" ")
+    row["observation_url"] = raw.get("uri") or (
+        f"{site_url.rstrip('/')}/observations/{raw['observation_id']}" if site_url else None)
+    return row
+
+
+def _write_rows(store: Store, f: audit.Filters, site_url: str | None, csv_out: TextIO,
+                json_out: TextIO) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Streams every suggestion into the CSV and JSON; keeps the newest few per source for HTML."""
+    writer = csv.writer(csv_out)
+    kept: dict[str, list[dict[str, Any]]] = {src: [] for src in SOURCES}
+    counts = dict.fromkeys(SOURCES, 0)
+    sep = "\n"
+    with store.session() as s:
+        for src in SOURCES:
+            for raw in audit.iter_suggestions(s, f, src):
+                row = _row(raw, site_url)
+                writer.writerow(row.values())
+                json_out.write(sep + json.dumps(row))
+                sep = ",\n"
+                counts[src] += 1
+                if len(kept[src]) < HTML_ROW_CAP:
+                    kept[src].append(row)
+    return kept, counts
+
+
+def build_report(store: Store, out_dir: str | Path, *, since: datetime | None = None,
+                 model_version: str | None = None, site_url: str | None = None) -> dict[str, Any]:
+    """Writes report.html, posts.csv and report.json into `out_dir`; returns the figures."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    f = audit.Filters(since=since, model_version=model_version)
+    figures = collect(store, f)
+    figures["generated_at"] = _jsonable(utcnow().replace(microsecond=0))
+    figures["filters"] = {"since": _jsonable(since), "model_version": model_version}
+    figures["html_row_cap"] = HTML_ROW_CAP
+    with (out / "posts.csv").open("w", newline="", encoding="utf-8") as csv_out, \
+            (out / "report.json").open("w", encoding="utf-8") as json_out:
+        csv.writer(csv_out).writerow(CSV_FIELDS)
+        json_out.write('{"rows": [')  # rows first (streamed), then the figures, which count them
+        kept, figures["suggestions"] = ({}, dict.fromkeys(SOURCES, 0)) if figures["empty"] else \
+            _write_rows(store, f, site_url, csv_out, json_out)
+        json_out.write("\n],\n" + json.dumps(figures, indent=1)[1:] + "\n")
+    svgs = {} if figures["empty"] else plots.render_all(figures)
+    (out / "report.html").write_text(html.render(figures, kept, svgs), encoding="utf-8")
+    figures["files"] = {name: str(out / name) for name in ("report.html", "posts.csv", "report.json")}
+    log.info("report written to %s (%d decisions)", out, figures["n_decisions"])
+    return figures

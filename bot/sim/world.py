@@ -1,0 +1,264 @@
+"""A synthetic plant world: a real taxonomy shape, plant-like photos and observations of them.
+
+This is a *test world* (used by the tests, `plantbot bench` and the demo), not botany: the names are
+made up, Latin-looking, and follow the real conventions (families end in -aceae, orders in -ales).
+
+Shape: Plantae (47126) > Tracheophyta > Magnoliopsida > orders > families > genera > species
+(species ids >= 100000), plus Animalia > Arthropoda > Insecta > a few insect species for the
+non-plant observations.  Ids are structured so the drawing (bot.sim.plants) can derive each plant's
+look from its ids alone: species of one genus share the genus's shape and differ only in colour and
+a small detail, families share a growth form and a colour range.
+
+Observations (ids from 1000 up) keep their true species in `SimObservation.true_taxon_id`, which the
+simulator never serves: most carry no taxon or a coarser one, research-grade ones carry the species.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.domain import Label
+from bot.sim import plants
+from bot.sim.model import SimIdentification, SimObservation, SimTaxon, SimUser, World
+
+PLANTAE_ID = 47126
+TRACHEOPHYTA_ID = 211194
+MAGNOLIOPSIDA_ID = 47124
+ANIMALIA_ID = 1
+ARTHROPODA_ID = 47120
+INSECTA_ID = 47158
+INSECT_SPECIES = ((47219, "Apis mellifera"), (48484, "Coccinella septempunctata"), (49133, "Vanessa atalanta"))
+ORDER_BASE, FAMILY_BASE, GENUS_BASE, SPECIES_BASE = 50000, 60000, 70000, 100000
+FIRST_OBSERVATION_ID = 1000
+FIRST_PHOTO_ID = 1
+PLACE_ID = 1  # every observation lies in this place
+PROJECT_ID = 1  # every other observation belongs to this project
+BOT_USER_ID, MODERATOR_USER_ID = 1, 2
+RANK_LEVELS = {"kingdom": 70.0, "phylum": 60.0, "class": 50.0, "order": 40.0, "family": 30.0,
+               "genus": 20.0, "species": 10.0}
+
+_STEMS = ("Bel", "Cor", "Dav", "Ery", "Fel", "Gal", "Hel", "Ilv", "Jov", "Kel", "Lun", "Mav", "Nep", "Orv",
+          "Pal", "Quer", "Rav", "Sel", "Tav", "Ulv", "Vel", "Xer", "Yol", "Zev")
+_LINKS = ("a", "e", "i", "o", "u")
+_ENDINGS = ("nthus", "ria", "lia", "mum", "sia", "nella", "phila", "dium", "rum", "ssa", "lis", "nia")
+EPITHETS = ("alba", "rubra", "lutea", "caerulea", "vulgaris", "montana", "minor", "major", "officinalis",
+            "sylvestris", "aquatica", "arvensis", "pratensis", "hirsuta", "glabra", "tenuis", "elegans",
+            "gracilis", "nana", "alpina", "maritima", "palustris", "repens", "scandens", "spinosa",
+            "tomentosa", "variegata", "virens", "borealis", "australis", "orientalis", "occidentalis")
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    families: int = 3
+    genera_per_family: int = 2
+    species_per_genus: int = 4
+    observations: int = 100
+    photos_per_observation: tuple[int, int] = (1, 4)
+    non_plant_fraction: float = 0.05
+    photo_size: tuple[int, int] = (500, 375)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SpeciesInfo:
+    taxon_id: int
+    name: str
+    genus_taxon_id: int
+    genus: str
+    family_taxon_id: int
+    family: str
+
+
+def _check(spec: WorldSpec) -> None:
+    if not (1 <= spec.families <= 99 and 1 <= spec.genera_per_family <= 99):
+        raise ValueError("families and genera_per_family must be between 1 and 99")
+    if not 1 <= spec.species_per_genus <= len(EPITHETS):
+        raise ValueError(f"species_per_genus must be between 1 and {len(EPITHETS)}")
+
+
+def _taxon(world: World, tid: int, name: str, rank: str, parent: int | None, iconic: str) -> None:
+    world.taxa[tid] = SimTaxon(tid, name, rank, parent, iconic, RANK_LEVELS[rank])
+
+
+def _genus_names(spec: WorldSpec, rng: random.Random) -> list[list[str]]:
+    """Unique genus names per family; the family's first genus is its type genus."""
+    stems = list(_STEMS)
+    rng.shuffle(stems)
+    used: set[str] = set()
+    out: list[list[str]] = []
+    for f in range(spec.families):
+        stem = stems[f % len(stems)] + ("" if f < len(stems) else _LINKS[f // len(stems) % 5] + "r")
+        names: list[str] = []
+        while len(names) < spec.genera_per_family:
+            name = stem + rng.choice(_LINKS) + rng.choice(_ENDINGS) if names else stem + "anthus"
+            if name not in used:
+                used.add(name)
+                names.append(name)
+        out.append(names)
+    return out
+
+
+def make_taxonomy(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
+    """Taxa (plants and a few insects) and users; species in family, genus, species order."""
+    _check(spec)
+    rng = random.Random(f"taxonomy:{spec.seed}")
+    world = World()
+    _taxon(world, PLANTAE_ID, "Plantae", "kingdom", None, "Plantae")
+    _taxon(world, TRACHEOPHYTA_ID, "Tracheophyta", "phylum", PLANTAE_ID, "Plantae")
+    _taxon(world, MAGNOLIOPSIDA_ID, "Magnoliopsida", "class", TRACHEOPHYTA_ID, "Plantae")
+    species: list[SpeciesInfo] = []
+    for f, genera in enumerate(_genus_names(spec, rng)):
+        stem = genera[0][: -len("anthus")]
+        order_id, family_id = ORDER_BASE + f // 2, FAMILY_BASE + f
+        if order_id not in world.taxa:
+            _taxon(world, order_id, stem + "ales", "order", MAGNOLIOPSIDA_ID, "Plantae")
+        family = stem + "aceae"
+        _taxon(world, family_id, family, "family", order_id, "Plantae")
+        for g, genus in enumerate(genera):
+            genus_id = GENUS_BASE + f * 100 + g
+            _taxon(world, genus_id, genus, "genus", family_id, "Plantae")
+            epithets = rng.sample(EPITHETS, spec.species_per_genus)
+            for s, epithet in enumerate(epithets):
+                sid = SPECIES_BASE + f * 10000 + g * 100 + s
+                _taxon(world, sid, f"{genus} {epithet}", "species", genus_id, "Plantae")
+                species.append(SpeciesInfo(sid, f"{genus} {epithet}", genus_id, genus, family_id, family))
+    _taxon(world, ANIMALIA_ID, "Animalia", "kingdom", None, "Animalia")
+    _taxon(world, ARTHROPODA_ID, "Arthropoda", "phylum", ANIMALIA_ID, "Animalia")
+    _taxon(world, INSECTA_ID, "Insecta", "class", ARTHROPODA_ID, "Insecta")
+    for tid, name in INSECT_SPECIES:
+        _taxon(world, tid, name, "species", INSECTA_ID, "Insecta")
+    logins = ("plantbot", "moderator", "ana", "bernat", "carme", "dolors", "enric")
+    for uid, login in enumerate(logins, start=BOT_USER_ID):
+        world.users[uid] = SimUser(uid, login)
+    return world, species
+
+
+def look_of(species: SpeciesInfo) -> plants.Look:
+    return plants.look_for(species.family_taxon_id, species.genus_taxon_id, species.taxon_id)
+
+
+def render_photo(species: SpeciesInfo, rng: random.Random, size: tuple[int, int] = (500, 375),
+                 tag: str = "habit") -> bytes:
+    """A JPEG of `species`: tag habit (whole plant), flower or leaf (close-ups)."""
+    return plants.to_jpeg(plants.render(look_of(species), rng, size, tag))
+
+
+def _pick_tag(position: int, rng: random.Random) -> str:
+    """First photos tend to show the whole plant, later ones close-ups, as on the real platform."""
+    if position == 0:
+        return "habit" if rng.random() < 0.6 else rng.choice(("flower", "leaf"))
+    return rng.choice(("habit", "flower", "flower", "leaf"))
+
+
+def render_photos(n: int, size: int = 500, seed: int = 0) -> list[bytes]:
+    """`n` varied plant JPEGs with longer side `size` (for `plantbot bench`)."""
+    _, species = make_taxonomy(WorldSpec(families=4, genera_per_family=3, species_per_genus=3, seed=seed))
+    rng = random.Random(f"photos:{seed}")
+    dims = (size, max(1, size * 3 // 4))
+    return [render_photo(species[i % len(species)], rng, dims, plants.TAGS[(i // len(species)) % 3])
+            for i in range(n)]
+
+
+def _observation_state(obs: SimObservation, sp: SpeciesInfo, rng: random.Random, ident_id: int,
+                       observers: list[int]) -> int:
+    """Give a plant observation its public taxon, grade and identifications; returns the next id."""
+    roll = rng.random()
+    if roll < 0.25:  # research grade: the observer and another user agree on the true species
+        other = rng.choice([u for u in observers if u != obs.user_id])
+        obs.taxon_id = obs.community_taxon_id = sp.taxon_id
+        obs.quality_grade = "research"
+        for uid in (obs.user_id, other):
+            obs.identifications.append(SimIdentification(ident_id, uid, sp.taxon_id, created_at=obs.created_at))
+            ident_id += 1
+    elif roll < 0.45:  # the observer knew the genus or family only
+        obs.taxon_id = sp.genus_taxon_id if roll < 0.37 else sp.family_taxon_id
+    elif roll < 0.5:  # one unconfirmed species ID
+        obs.taxon_id = sp.taxon_id
+    else:  # "some plant": what observers do when they only know it is a plant (else iconic_taxa misses it)
+        obs.taxon_id = PLANTAE_ID
+    if obs.taxon_id is not None and not obs.identifications:
+        obs.identifications.append(SimIdentification(ident_id, obs.user_id, obs.taxon_id,
+                                                     created_at=obs.created_at))
+        ident_id += 1
+    return ident_id
+
+
+def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
+    """Taxonomy plus `spec.observations` observations with rendered photos (deterministic per seed).
+
+    Plant observations show their true species (`true_taxon_id`); about `non_plant_fraction` are
+    insects with their insect taxon.  All lie in place PLACE_ID; even ids belong to PROJECT_ID.
+    """
+    world, species = make_taxonomy(spec)
+    rng = random.Random(f"world:{spec.seed}")
+    observers = [u for u in world.users if u not in (BOT_USER_ID, MODERATOR_USER_ID)]
+    lo, hi = spec.photos_per_observation
+    photo_id, ident_id = FIRST_PHOTO_ID, 1
+    for k in range(spec.observations):
+        oid = FIRST_OBSERVATION_ID + k
+        minute = k % 60
+        obs = SimObservation(id=oid, user_id=rng.choice(observers), photo_ids=[],
+                             created_at=f"2026-01-{1 + k // 1440 % 28:02d}T{k // 60 % 24:02d}:{minute:02d}:00+00:00",
+                             place_ids=[PLACE_ID], project_ids=[PROJECT_ID] if oid % 2 == 0 else [])
+        n_photos = rng.randint(lo, hi)
+        if rng.random() < spec.non_plant_fraction:
+            insect_id = rng.choice(INSECT_SPECIES)[0]
+            obs.taxon_id = obs.true_taxon_id = insect_id
+            obs.identifications.append(SimIdentification(ident_id, obs.user_id, insect_id,
+                                                         created_at=obs.created_at))
+            ident_id += 1
+            images = [plants.to_jpeg(plants.render_insect(insect_id, rng, spec.photo_size)) for _ in range(n_photos)]
+        else:
+            sp = rng.choice(species)
+            obs.true_taxon_id = sp.taxon_id
+            obs.captive = rng.random() < 0.03
+            ident_id = _observation_state(obs, sp, rng, ident_id, observers)
+            images = [render_photo(sp, rng, spec.photo_size, _pick_tag(i, rng)) for i in range(n_photos)]
+        for data in images:
+            world.photos[photo_id] = data
+            obs.photo_ids.append(photo_id)
+            photo_id += 1
+        world.observations[oid] = obs
+    return world, species
+
+
+def world_truth(world: World) -> dict[int, int]:
+    """Observation id -> true taxon id (species for plants, the insect for non-plants)."""
+    return {o.id: o.true_taxon_id for o in world.observations.values() if o.true_taxon_id is not None}
+
+
+def labels_for(species: list[SpeciesInfo]) -> list[Label]:
+    """Bundle labels for these species, index order = list order."""
+    return [Label(i, s.taxon_id, s.name, "species", s.genus_taxon_id, s.genus, s.family_taxon_id, s.family)
+            for i, s in enumerate(species)]
+
+
+def write_image_folder(species: list[SpeciesInfo], root: Path, per_species: int, seed: int,
+                       size: tuple[int, int] = (256, 192), tags: bool = True) -> Path:
+    """ROOT/<species name>/NNNN.jpg plus taxonomy.csv (and tags.csv): the input of `dataset from-folder`."""
+    import csv
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"folder:{seed}")
+    tag_rows: list[tuple[str, str]] = []
+    for sp in species:
+        folder = root / sp.name
+        folder.mkdir(exist_ok=True)
+        for i in range(per_species):
+            tag = plants.TAGS[i % 3] if tags else "habit"
+            (folder / f"{i:04d}.jpg").write_bytes(render_photo(sp, rng, size, tag))
+            tag_rows.append((f"{sp.name}/{i:04d}.jpg", tag))
+    with open(root / "taxonomy.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", "genus", "family", "taxon_id", "genus_taxon_id", "family_taxon_id"])
+        for sp in species:
+            w.writerow([sp.name, sp.genus, sp.family, sp.taxon_id, sp.genus_taxon_id, sp.family_taxon_id])
+    if tags:
+        with open(root / "tags.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "tag"])
+            w.writerows(tag_rows)
+    return root

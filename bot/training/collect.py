@@ -1,0 +1,303 @@
+"""A training set from the community's own research-grade observations (`plantbot dataset from-platform`).
+
+Three resumable phases, all state in the output folder, so an interrupted run (Ctrl-C, a spent
+request budget, a network failure) continues where it stopped and fetches each photo once:
+
+1. list: research-grade plant observations page by page through the Platform adapter; each page is
+   appended to `observations.jsonl` and only then the cursor in `progress.json` moves on;
+2. select: species with at least `min_photos` photos, the `max_species` best-represented ones, their
+   genus and family looked up once each (`taxa.json`);
+3. download: every photo of the selected observations to `photos/<photo id>.jpg` (written to a
+   temporary name and renamed, so a file that exists is complete); a photo that fails is logged
+   in `failed.jsonl` and retried by the next run.
+
+Finally train.csv/test.csv (observation ids kept for grouping) and labels.csv with taxon ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urljoin
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bot import photos
+from bot.config import Config
+from bot.domain import Label, Observation, Taxon
+from bot.errors import BudgetExhausted, PlatformError, UsageError
+from bot.imaging import ImageDecodeError, decode_image
+from bot.platforms.base import ObservationPage
+from bot.training.dataset import DatasetSummary, ManifestRow, split_groups, write_split
+
+log = logging.getLogger(__name__)
+Fetch = Callable[[str], bytes]
+
+
+class ListingPlatform(Protocol):
+    """The reads of bot.platforms.base.Platform this needs (any adapter; tests pass a small fake)."""
+
+    def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]: ...
+
+    def get_taxon(self, taxon_id: int) -> Taxon | None: ...
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    min_photos: int = 10  # per species
+    max_species: int = 100
+    test_fraction: float = 0.2
+    seed: int = 0
+    photo_size: str = "medium"
+    filters: tuple[tuple[str, Any], ...] = ()  # e.g. (("place_id", 6883),): a folder is for one query
+
+
+def photo_fetcher(cfg: Config) -> Fetch:
+    """Photo bytes through bot.photos' guards: allowed hosts only (each redirect hop checked), the
+    byte cap, the timeout and the media budget (BudgetExhausted stops the run; the next one resumes)."""
+    session = photos.photo_session(cfg)
+    budget = photos.MediaBudget.from_config(cfg)
+    limit, timeout = cfg.photos.max_bytes, cfg.photos.timeout_seconds
+
+    def resolve(host: str) -> list[str]:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+
+    def fetch(url: str) -> bytes:
+        for _hop in range(photos.MAX_REDIRECTS + 1):
+            photos.check_url(url, cfg.allowed_photo_hosts, resolve)
+            budget.check()
+            with session.get(url, stream=True, allow_redirects=False, timeout=timeout) as resp:
+                if resp.is_redirect:
+                    url = urljoin(url, resp.headers.get("Location", ""))
+                    continue
+                resp.raise_for_status()
+                data = bytearray()
+                try:
+                    for chunk in resp.iter_content(photos.CHUNK):
+                        data += chunk
+                        if len(data) > limit:
+                            raise ValueError(f"photo larger than {limit:,} bytes")
+                finally:
+                    budget.record(len(data))
+                return bytes(data)
+        raise ValueError(f"more than {photos.MAX_REDIRECTS} redirects")
+
+    return fetch
+
+
+# ---------------------------------------------------------------- state in the output folder
+
+
+class _State:
+    def __init__(self, out: Path, filters: dict[str, Any]) -> None:
+        self.out = out
+        self.photos = out / "photos"
+        self.photos.mkdir(parents=True, exist_ok=True)
+        self.progress_path = out / "progress.json"
+        self.progress: dict[str, Any] = {"version": 1, "filters": filters, "cursor": 0, "listed": False}
+        if self.progress_path.exists():
+            saved = json.loads(self.progress_path.read_text(encoding="utf-8"))
+            if saved.get("filters") != filters:
+                raise UsageError(f"{out} holds a dataset for {saved.get('filters')}, not {filters}; "
+                                 "use another --out folder")
+            self.progress = saved
+        self.taxa: dict[str, dict[str, Any]] = _read_json(out / "taxa.json", {})
+
+    def save(self) -> None:
+        _write_json(self.progress_path, self.progress)
+        _write_json(self.out / "taxa.json", self.taxa)
+
+    def append_observations(self, records: list[dict[str, Any]]) -> None:
+        with (self.out / "observations.jsonl").open("a", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def observations(self) -> dict[int, dict[str, Any]]:
+        """Listed observations by id (a page written twice after a crash counts once)."""
+        path = self.out / "observations.jsonl"
+        if not path.exists():
+            return {}
+        recs = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        return {rec["id"]: rec for rec in recs}
+
+    def photo_path(self, photo_id: int) -> Path:
+        return self.photos / f"{photo_id}.jpg"
+
+    def log_failure(self, photo_id: int, url: str, error: str) -> None:
+        with (self.out / "failed.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"photo_id": photo_id, "url": url, "error": error}) + "\n")
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not enabled, transient=False) as bar:
+        yield bar
+
+
+# ---------------------------------------------------------------- phases
+
+
+def _record(obs: Observation) -> dict[str, Any] | None:
+    """What the dataset keeps of an observation; None when it is not a research-grade plant species."""
+    if not obs.is_plant or obs.taxon is None or obs.taxon.rank != "species" or not obs.photos:
+        return None
+    if obs.quality_grade not in (None, "research"):
+        return None
+    return {"id": obs.id, "taxon_id": obs.taxon.id, "name": obs.taxon.name,
+            "ancestor_ids": list(obs.taxon.ancestor_ids), "photos": [[p.id, p.url] for p in obs.photos]}
+
+
+def _list(platform: ListingPlatform, state: _State, bar: Progress) -> None:
+    if state.progress["listed"]:
+        return
+    task = bar.add_task("listing observations", total=None)
+    for page in platform.get_new_observations(int(state.progress["cursor"])):
+        records = [r for r in map(_record, page.observations) if r is not None]
+        state.append_observations(records)
+        if page.last_id:
+            state.progress["cursor"] = max(int(state.progress["cursor"]), page.last_id)
+        state.save()
+        bar.advance(task, len(page.observations) + len(page.rejected))
+    state.progress["listed"] = True
+    state.save()
+
+
+def _select(observations: dict[int, dict[str, Any]], opts: CollectOptions) -> list[int]:
+    """Species ids with >= min_photos photos, most photos first (then by name), at most max_species."""
+    photos: Counter[int] = Counter()
+    names: dict[int, str] = {}
+    for rec in observations.values():
+        photos[rec["taxon_id"]] += len(rec["photos"])
+        names[rec["taxon_id"]] = rec["name"]
+    eligible = [tid for tid, n in photos.items() if n >= opts.min_photos]
+    eligible.sort(key=lambda tid: (-photos[tid], names[tid]))
+    return eligible[: opts.max_species]
+
+
+def _lineage(platform: ListingPlatform, state: _State, rec: dict[str, Any]) -> tuple[Label | None, str | None]:
+    """The species' label with genus and family from its ancestors (each taxon fetched once ever)."""
+    found: dict[str, tuple[int, str]] = {}
+    ancestors = [a for a in rec["ancestor_ids"] if a != rec["taxon_id"]]
+    if not ancestors:  # the listing did not carry them: ask for the taxon itself
+        taxon = platform.get_taxon(rec["taxon_id"])
+        ancestors = [a for a in (taxon.ancestor_ids if taxon else ()) if a != rec["taxon_id"]]
+    for aid in reversed(ancestors):
+        key = str(aid)
+        if key not in state.taxa:
+            taxon = platform.get_taxon(aid)
+            state.taxa[key] = {"name": taxon.name, "rank": taxon.rank} if taxon else {"name": "", "rank": ""}
+        rank = state.taxa[key]["rank"]
+        if rank in ("genus", "family") and rank not in found:
+            found[rank] = (aid, state.taxa[key]["name"])
+        if rank == "family":
+            break
+    if "genus" not in found or "family" not in found:
+        return None, f"{rec['name']} (taxon {rec['taxon_id']}): genus or family not found among its ancestors"
+    (gid, genus), (fid, family) = found["genus"], found["family"]
+    return Label(0, rec["taxon_id"], rec["name"], "species", gid, genus, fid, family), None
+
+
+def _download(state: _State, fetch: Fetch, todo: list[tuple[int, str]], size: str, bar: Progress) -> int:
+    """Fetches the photos that are not on disk yet; returns how many failed (kept for the next run)."""
+    task = bar.add_task("downloading photos", total=len(todo))
+    bar.advance(task, sum(1 for pid, _ in todo if state.photo_path(pid).exists()))
+    failed = 0
+    for pid, url in todo:
+        path = state.photo_path(pid)
+        if path.exists():
+            continue
+        try:
+            data = fetch(photos.rewrite_size(url, size))
+            decode_image(data)  # never keep a file the trainer cannot read
+        except BudgetExhausted:
+            raise
+        except (OSError, ImageDecodeError, ValueError, PlatformError, photos.Refused) as exc:
+            failed += 1
+            state.log_failure(pid, url, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning("photo %d (%s) failed: %s", pid, url, exc)
+            continue
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        bar.advance(task)
+    return failed
+
+
+def collect_from_platform(platform: ListingPlatform, out: Path, opts: CollectOptions, fetch: Fetch,
+                          progress: bool = True) -> DatasetSummary:
+    """Lists, selects and downloads (resuming any earlier run in `out`), then writes the manifests."""
+    if opts.min_photos < 1 or opts.max_species < 1:
+        raise UsageError("--min-photos and --max-species must be at least 1")
+    out = Path(out)
+    state = _State(out, {k: v for k, v in opts.filters})
+    with _progress(progress) as bar:
+        _list(platform, state, bar)
+        observations = state.observations()
+        chosen = _select(observations, opts)
+        labels, skipped = _labels(platform, state, observations, chosen)
+        state.save()
+        keep = {lab.taxon_id for lab in labels}
+        selected = [rec for rec in observations.values() if rec["taxon_id"] in keep]
+        todo = [(int(pid), url) for rec in selected for pid, url in rec["photos"]]
+        failed = _download(state, fetch, todo, opts.photo_size, bar)
+    if failed:
+        skipped.append(f"{failed} photo(s) failed (see {out / 'failed.jsonl'}); run again to retry them")
+    return _write(state, selected, labels, opts, skipped)
+
+
+def _labels(platform: ListingPlatform, state: _State, observations: dict[int, dict[str, Any]],
+            chosen: list[int]) -> tuple[list[Label], list[str]]:
+    first: dict[int, dict[str, Any]] = {}
+    for rec in observations.values():
+        first.setdefault(rec["taxon_id"], rec)
+    labels: list[Label] = []
+    skipped: list[str] = []
+    for tid in chosen:
+        label, why = _lineage(platform, state, first[tid])
+        if label is None:
+            skipped.append(str(why))
+        else:
+            labels.append(label)
+    labels.sort(key=lambda lab: (lab.family, lab.genus, lab.name))
+    return [Label(i, lab.taxon_id, lab.name, lab.rank, lab.genus_taxon_id, lab.genus, lab.family_taxon_id,
+                  lab.family) for i, lab in enumerate(labels)], skipped
+
+
+def _write(state: _State, selected: list[dict[str, Any]], labels: list[Label], opts: CollectOptions,
+           skipped: list[str]) -> DatasetSummary:
+    name_of = {lab.taxon_id: lab.name for lab in labels}
+    rows: list[ManifestRow] = []
+    by_species: dict[int, list[int]] = defaultdict(list)
+    for rec in sorted(selected, key=lambda r: r["id"]):
+        present = [int(pid) for pid, _ in rec["photos"] if state.photo_path(int(pid)).exists()]
+        if not present:
+            continue
+        by_species[rec["taxon_id"]].append(rec["id"])
+        rows.extend(ManifestRow(f"photos/{pid}.jpg", name_of[rec["taxon_id"]], rec["id"], "") for pid in present)
+    rng = random.Random(opts.seed)
+    test_ids: set[int] = set()
+    for tid in sorted(by_species):
+        test_ids |= split_groups(by_species[tid], opts.test_fraction, rng)
+    return write_split(state.out, rows, test_ids, labels, skipped)

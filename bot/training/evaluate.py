@@ -1,0 +1,104 @@
+"""`plantbot evaluate`: how good a bundle is, measured the way the bot will use it.
+
+Photos go through the bot's own Classifier (same decoding, preprocessing and batching as the
+daemon), probabilities are averaged per observation, and `metrics.py` turns them into the numbers
+of metrics.json; `plots.py` draws the paper's Figures 2 and 3 and the index.html page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bot.classifier import Classifier, ModelBundle, load_bundle
+from bot.errors import UsageError
+from bot.training import metrics
+from bot.training.data import manifest_photos
+from bot.training.plots import write_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalOptions:
+    bundle: Path
+    manifest: Path
+    out: Path
+    tencrop: bool = False
+    cutoff: float = 0.30
+    targets: Sequence[float] = field(default_factory=lambda: (0.8, 0.9))
+    device: str = "auto"
+    batch_size: int = 64
+    progress: bool = True
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return b""  # the classifier records it as a failed photo
+
+
+def predict_paths(classifier: Classifier, paths: Sequence[Path], progress: bool = True) -> np.ndarray:
+    """[n, n_labels] photo probabilities; rows of NaN for photos that cannot be read or decoded."""
+    chunk = max(64, classifier.batch_size * 4)
+    out = np.full((len(paths), classifier.bundle.num_classes), np.nan)
+    with Progress(TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=not progress) as bar:
+        task = bar.add_task("photos", total=len(paths))
+        for start in range(0, len(paths), chunk):
+            batch = [_read(p) for p in paths[start:start + chunk]]
+            out[start:start + len(batch)] = classifier.predict_photos(batch)
+            bar.update(task, advance=len(batch))
+    return out
+
+
+def evaluate(opts: EvalOptions) -> dict[str, Any]:
+    """Runs the bundle on the manifest and writes metrics.json, the PNG figures and index.html."""
+    bundle = load_bundle(opts.bundle)
+    photos = manifest_photos(opts.manifest, bundle.labels)
+    if photos.unknown_labels:
+        log.warning("%d photo(s) left out: their label is not in the bundle (%s)",
+                    sum(photos.unknown_labels.values()), ", ".join(sorted(photos.unknown_labels)[:5]))
+    if not photos.paths:
+        raise UsageError(f"manifest {opts.manifest}: no photo with a label of the bundle")
+    classifier = Classifier(bundle, device=opts.device, batch_size=opts.batch_size, tencrop=opts.tencrop)
+    probs = predict_paths(classifier, photos.paths, opts.progress)
+    ok = ~np.isnan(probs).any(axis=1)
+    if not ok.any():
+        raise UsageError(f"manifest {opts.manifest}: none of its {len(ok)} photos could be read")
+    truth = np.asarray(photos.targets)[ok]
+    obs_ids = [o for o, keep in zip(photos.observation_ids, ok, strict=True) if keep]
+    result = metrics.summary(probs[ok], truth, obs_ids, bundle.labels, opts.cutoff, opts.targets)
+    result.update(_context(bundle, opts, photos_failed=int((~ok).sum()),
+                           unknown=sum(photos.unknown_labels.values())))
+    obs_probs, obs_truth, _, _ = metrics.average_by_observation(probs[ok], truth, obs_ids)
+    matrix = metrics.confusion(obs_truth, metrics.ranking(obs_probs)[:, 0], len(bundle.labels))
+    write_outputs(opts.out, result, matrix, bundle)
+    return result
+
+
+def _context(bundle: ModelBundle, opts: EvalOptions, photos_failed: int, unknown: int) -> dict[str, Any]:
+    return {
+        "model": {"name": bundle.name, "version": bundle.version, "arch": bundle.arch,
+                  "input_size": bundle.input_size},
+        "manifest": str(opts.manifest),
+        "tencrop": opts.tencrop,
+        "photos_failed": photos_failed,
+        "photos_unknown_label": unknown,
+    }
+
+
+def write_outputs(out: Path, result: dict[str, Any], matrix: np.ndarray, bundle: ModelBundle) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_report(out, result, matrix, bundle.labels)
+    log.info("evaluation written to %s", out)

@@ -1,0 +1,126 @@
+"""The evaluation's figures (the paper's Figures 2 and 3) and the index.html that shows them."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bot.domain import Label  # noqa: E402
+from bot.training.metrics import PHOTO_GROUPS, taxonomic_order  # noqa: E402
+
+CUTOFF_PNG = "cutoff_curve.png"
+CONFUSION_PNG = "confusion_matrix.png"
+
+
+def plot_cutoff_curve(curve: Sequence[dict[str, Any]], path: Path) -> None:
+    """Figure 2: top-1 over the kept observations and fraction discarded, per number of photos."""
+    fig, (acc_ax, disc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for group in PHOTO_GROUPS:
+        rows = [r for r in curve if r["n_photos"] == group and r["discarded"] is not None]
+        if not rows:
+            continue
+        n = rows[0].get("observations", "")
+        style = {"linewidth": 2.5, "color": "black"} if group == "all" else {}
+        name = f"{group} photo{'s' if group != 1 else ''} (n={n})" if group != "all" else f"all (n={n})"
+        acc = [(r["cutoff"], r["top1"]) for r in rows if r["top1"] is not None]
+        if acc:
+            acc_ax.plot(*zip(*acc, strict=True), marker="o", markersize=3, label=name, **style)
+        disc_ax.plot([r["cutoff"] for r in rows], [r["discarded"] for r in rows], marker="o", markersize=3,
+                     label=name, **style)
+    acc_ax.set(title="Top-1 accuracy of kept observations", xlabel="cutoff (top probability)",
+               ylabel="accuracy", ylim=(0, 1.02), xlim=(0, 0.95))
+    disc_ax.set(title="Fraction discarded", xlabel="cutoff (top probability)", ylabel="fraction",
+                ylim=(0, 1.02), xlim=(0, 0.95))
+    for ax in (acc_ax, disc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion(matrix: np.ndarray, labels: Sequence[Label], path: Path) -> None:
+    """Figure 3: row-normalised confusion matrix, labels ordered by family then genus, with family
+    boundaries drawn so that confusions within a family stand out."""
+    order = taxonomic_order(labels)
+    m = matrix[np.ix_(order, order)].astype(np.float64)
+    rows = m.sum(axis=1, keepdims=True)
+    m = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+    n = len(order)
+    side = min(24.0, max(5.0, 0.18 * n + 3))
+    fig, ax = plt.subplots(figsize=(side, side))
+    image = ax.imshow(m, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true label's observations")
+    families = [labels[i].family for i in order]
+    for k in range(1, n):
+        if families[k] != families[k - 1]:
+            ax.axhline(k - 0.5, color="white", linewidth=0.6)
+            ax.axvline(k - 0.5, color="white", linewidth=0.6)
+    if n <= 80:
+        names = [labels[i].name for i in order]
+        ax.set_xticks(range(n), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(n), names, fontsize=6)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (observations), by family then genus")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return html.escape(str(value))
+
+
+def render_index(result: dict[str, Any]) -> str:
+    """A self-contained page: the key numbers, the rule's outcome, the target cutoffs, the figures."""
+    model = result.get("model", {})
+    keys = ["photos", "observations", "top1", "top5", "photo_top1", "photo_top5", "genus_top1", "family_top1",
+            "chance_top1", "photos_failed", "photos_unknown_label"]
+    numbers = "".join(f"<tr><th>{k}</th><td>{_fmt(result.get(k))}</td></tr>" for k in keys if k in result)
+    rule = result.get("rule", {})
+    rule_rows = "".join(
+        f"<tr><th>{kind}</th><td>{_fmt(rule.get(kind, {}).get('count'))}</td>"
+        f"<td>{_fmt(rule.get(kind, {}).get('precision'))}</td></tr>"
+        for kind in ("species", "genus", "family", "abstain"))
+    targets = "".join(
+        f"<tr><td>{_fmt(t['precision'])}</td><td>{_fmt(t['cutoff'])}</td><td>{_fmt(t['top1'])}</td>"
+        f"<td>{_fmt(t['discarded'])}</td></tr>" for t in result.get("target_cutoffs", []))
+    title = html.escape(f"{model.get('name', 'model')} {model.get('version', '')}".strip())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Evaluation of {title}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
+th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}}img{{max-width:100%}}</style></head>
+<body><h1>Evaluation of {title}</h1>
+<p>arch {html.escape(str(model.get('arch', '')))}, input {_fmt(model.get('input_size'))} px,
+ten-crop {_fmt(result.get('tencrop'))}; manifest {_fmt(result.get('manifest'))}.
+Per-observation numbers average the probabilities of the observation's photos.</p>
+<h2>Key numbers</h2><table>{numbers}</table>
+<h2>The bot's rule at cutoff {_fmt(rule.get('cutoff'))}</h2>
+<table><tr><th>decision</th><th>count</th><th>precision</th></tr>{rule_rows}</table>
+<h2>Cutoffs reaching a target precision (species top-1 of kept observations)</h2>
+<table><tr><th>target</th><th>cutoff</th><th>top-1</th><th>discarded</th></tr>{targets}</table>
+<h2>Accuracy and discarded fraction by cutoff (Figure 2)</h2><img src="{CUTOFF_PNG}" alt="cutoff curve">
+<h2>Confusion matrix (Figure 3)</h2><img src="{CONFUSION_PNG}" alt="confusion matrix">
+<p>All numbers: <a href="metrics.json">metrics.json</a></p>
+</body></html>
+"""
+
+
+def write_report(out: Path, result: dict[str, Any], matrix: np.ndarray, labels: Sequence[Label]) -> list[Path]:
+    """Writes the two PNGs and index.html into `out`; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    plot_cutoff_curve(result["cutoff_curve"], out / CUTOFF_PNG)
+    plot_confusion(matrix, labels, out / CONFUSION_PNG)
+    (out / "index.html").write_text(render_index(result), encoding="utf-8")
+    return [out / CUTOFF_PNG, out / CONFUSION_PNG, out / "index.html"]

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (model bundles with known answers, ...)."""

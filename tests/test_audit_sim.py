@@ -1,0 +1,151 @@
+"""Acceptance: known posts, the simulator changes community taxa, `audit refresh`, hand-computed figures."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from sqlalchemy import select
+
+from bot.config import Config, Secrets
+from bot.platforms import create_platform
+from bot.report.build import build_report
+from bot.report.outcomes import refresh_outcomes
+from bot.sim.model import SimComment, SimIdentification, SimObservation, SimTaxon, SimUser, World
+from bot.sim.server import SimServer
+from bot.store.db import Store
+from bot.store.models import OutcomeRow
+from tests.audit_helpers import CASES, T0, TAXA, TRACKED, Case, seed
+
+USERS = {"alice": 1, "observer": 2, "bob": 3}
+
+
+def make_world(cases: list[Case] = CASES) -> World:
+    """The scenario's observations as first posted: no community taxon anywhere yet."""
+    w = World()
+    for tid, (name, rank, parent) in TAXA.items():
+        w.taxa[tid] = SimTaxon(tid, name, rank, parent, "Plantae")
+    for login, uid in USERS.items():
+        w.users[uid] = SimUser(uid, login)
+    for c in cases:
+        obs = SimObservation(id=c.observation_id, user_id=USERS["observer"], photo_ids=[])
+        author = USERS[c.approver or "alice"]
+        if c.post_kind == "identification" and c.taxon_id:
+            obs.identifications.append(SimIdentification(id=c.remote_id or 0, user_id=author,
+                                                         taxon_id=c.posted_taxon or c.taxon_id))
+        if c.post_kind == "comment":
+            obs.comments.append(SimComment(id=c.remote_id or 0, user_id=author, body="a genus comment"))
+        w.observations[c.observation_id] = obs
+    return w
+
+
+def community_acts(sim: SimServer, cases: list[Case] = CASES) -> None:
+    """What the community (and curators, and observers) did after the posts."""
+    with sim.lock:
+        for c in cases:
+            obs = sim.world.observations[c.observation_id]
+            obs.community_taxon_id = c.community
+            obs.taxon_id = c.community
+            if c.post_gone == "deleted":
+                obs.deleted = True
+            for ident in obs.identifications:
+                if ident.id == c.remote_id and c.post_gone == "withdrawn":
+                    ident.current = False
+            for comment in obs.comments:
+                if comment.id == c.remote_id and c.post_gone == "hidden":
+                    comment.hidden = True
+
+
+def sim_config(tmp_path: Path, sim: SimServer) -> Config:
+    cfg = Config()
+    p = cfg.platform
+    p.api_url, p.site_url = sim.api_url, sim.url
+    p.photo_hosts = ["127.0.0.1"]
+    p.ratelimit_path = str(tmp_path / "ratelimit.sqlite3")
+    p.requests_per_second, p.requests_per_minute, p.requests_per_day = 1000.0, 100000, 1000000
+    p.max_retries, p.timeout_seconds = 1, 5.0
+    cfg.store.database = str(tmp_path / "audit.sqlite3")
+    return cfg
+
+
+@pytest.fixture()
+def sim() -> Iterator[SimServer]:
+    with SimServer(make_world()) as server:
+        yield server
+
+
+def test_refresh_against_the_simulator_classifies_every_case(sim: SimServer, tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path, sim)
+    store = Store(cfg.database_path)
+    seed(store)
+    platform = create_platform(cfg, Secrets(), dry_run=True)
+
+    first = refresh_outcomes(store, platform, cfg, now=T0 + timedelta(days=1))
+    assert first["checked"] == 12 and first["pending"] == 12  # nobody has weighed in yet
+
+    community_acts(sim)
+    second = refresh_outcomes(store, platform, cfg, now=T0 + timedelta(days=2))
+    assert {k: second[k] for k in ("confirmed", "refined", "contradicted", "pending", "gone")} == \
+        {"confirmed": 2, "refined": 2, "contradicted": 3, "pending": 2, "gone": 3}
+
+    with store.session() as s:
+        latest = {o.decision_id: o for o in s.scalars(select(OutcomeRow).where(OutcomeRow.latest.is_(True)))}
+        n_rows = len(s.scalars(select(OutcomeRow.id)).all())
+    assert {d: o.outcome for d, o in latest.items()} == {c.decision_id: c.expected for c in TRACKED}
+    assert (latest[6].post_state, latest[7].post_state, latest[10].post_state) == ("deleted", "withdrawn", "hidden")
+    assert latest[2].community_taxon_id == 40 and latest[1].checked_at == T0 + timedelta(days=2)
+    assert n_rows == 24  # both checks kept, for trends
+
+    # reads only: no write request, and never more than 30 ids in one observations request
+    assert sim.writes == []
+    for req in sim.requests:
+        path = urlparse(req.path).path
+        if path.startswith("/v1/observations/"):
+            assert len(path.rsplit("/", 1)[1].split(",")) <= 30
+
+    fig = build_report(store, tmp_path / "report")
+    posted, dry = fig["outcomes"]["posted"], fig["outcomes"]["would-post"]
+    assert posted["precision"] == pytest.approx(3 / 5) and dry["precision"] == pytest.approx(1 / 2)
+    rank = {r["group"]: r["precision"] for r in fig["precision"]["rank"] if r["source"] == "posted"}
+    assert rank == {"species": pytest.approx(2 / 3), "genus": 1.0, "family": 0.0}
+    trend = {(r["day"], r["source"], r["outcome"]): r["n"] for r in fig["outcomes_over_time"]}
+    assert trend[("2026-03-02", "posted", "pending")] == 10 and trend[("2026-03-03", "posted", "gone")] == 3
+    store.close()
+
+
+def test_deleted_observations_are_not_read_again(sim: SimServer, tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path, sim)
+    store = Store(cfg.database_path)
+    seed(store, copy.deepcopy(CASES))
+    platform = create_platform(cfg, Secrets(), dry_run=True)
+    community_acts(sim)
+    refresh_outcomes(store, platform, cfg, now=T0)
+    n_before = len(sim.requests)
+    again = refresh_outcomes(store, platform, cfg, now=T0 + timedelta(hours=1))
+    assert again["checked"] == 11
+    assert not any("106" in r.path for r in sim.requests[n_before:])
+    store.close()
+
+
+def test_cli_audit_refresh(sim: SimServer, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    c = sim_config(tmp_path, sim)
+    store = Store(c.database_path)
+    seed(store)
+    store.close()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[platform]\napi_url = "{c.platform.api_url}"\nsite_url = "{c.platform.site_url}"\n'
+        f'ratelimit_path = "{c.platform.ratelimit_path}"\nrequests_per_second = 1000.0\n'
+        f'[store]\ndatabase = "{c.database_path}"\n', encoding="utf-8")
+    community_acts(sim)
+    result = CliRunner().invoke(main, ["--config", str(cfg), "audit", "refresh", "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "checked: 5" in result.output and sim.writes == []
