@@ -43,6 +43,7 @@ class BenchOptions:
     photos: int = 64
     tencrop: bool = True  # also measure ten-crop (pipeline and seed-style)
     channels_last: bool | None = None
+    decode: str = "pillow"  # or "torchvision": decode_jpeg on the device (nvjpeg on CUDA)
     repeats: int = 2
     num_classes: int = 1000
     quick: bool = False
@@ -111,10 +112,12 @@ def _sync(device: torch.device) -> None:
 
 def _bare_rate(clf: Classifier, x: torch.Tensor, batch: int, min_images: int) -> tuple[float, float]:
     """(images/s, process CPU ms per image) of the forward pass alone on tensors already on the device."""
+    if x.shape[0] < batch:  # fewer photos than the batch: repeat them
+        x = x.repeat(-(-batch // x.shape[0]), 1, 1, 1)
     x = x.to(clf.device)
     if clf.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    batches = [x[i:i + batch] for i in range(0, x.shape[0] - batch + 1, batch)] or [x]
+    batches = [x[i:i + batch] for i in range(0, x.shape[0] - batch + 1, batch)]
     with torch.inference_mode(), clf.autocast():
         clf.model(batches[0])  # warm-up (allocations, cudnn autotuning)
         _sync(clf.device)
@@ -160,20 +163,29 @@ def _seed_style_rate(clf10: Classifier, photos: Sequence[bytes]) -> float:
     return len(photos) / (time.perf_counter() - start)
 
 
-def run_bench(opts: BenchOptions, progress: Progress | None = None) -> dict[str, Any]:
-    """Runs every measurement and returns the figures (see the module docstring)."""
+def run_bench(opts: BenchOptions, progress: Progress | None = None,
+              photo_bytes: Sequence[bytes] | None = None) -> dict[str, Any]:
+    """Runs every measurement and returns the figures (see the module docstring).
+
+    `photo_bytes` replaces the rendered photos (cycled to `opts.photos`), e.g. to reuse them across runs.
+    """
     say = progress or (lambda _msg: None)
-    say(f"rendering {opts.photos} photos")
-    photos = bench_photos(opts.photos)
+    if photo_bytes:
+        photos = [photo_bytes[i % len(photo_bytes)] for i in range(opts.photos)]
+    else:
+        say(f"rendering {opts.photos} photos")
+        photos = bench_photos(opts.photos)
     groups = observations_of(photos)
     with tempfile.TemporaryDirectory(prefix="plantbot-bench-") as tmp:
         say(f"building a random {opts.arch} bundle")
         bundle = _random_bundle(Path(tmp) / "bundle", opts)
         clf = Classifier(bundle, device=opts.device, batch_size=opts.batch_size or 64, threads=opts.threads,
-                         workers=opts.workers, dtype=opts.dtype, channels_last=opts.channels_last)
+                         workers=opts.workers, dtype=opts.dtype, channels_last=opts.channels_last,
+                         decode=opts.decode)
         if clf.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(clf.device)
-        x = torch.stack([clf.preprocess(clf.decode(p)) for p in photos])
+        # Bare cycles through these batches; 1024 distinct inputs are plenty for any batch size tried.
+        x = torch.stack([clf.preprocess(clf.decode(p)) for p in photos[:1024]])
         say("bare forward: finding the best batch size")
         by_batch = {b: _bare_rate(clf, x, b, max(2 * b, len(photos) // 2))[0] for b in _candidates(clf, opts)}
         best = max(by_batch, key=lambda b: by_batch[b])
@@ -182,7 +194,7 @@ def run_bench(opts: BenchOptions, progress: Progress | None = None) -> dict[str,
         bare, pipeline = (0.0, 0.0), (0.0, 0.0)
         for r in range(max(1, opts.repeats)):
             say(f"bare and pipeline at batch {best} ({r + 1}/{max(1, opts.repeats)})")
-            bare = max(bare, _bare_rate(clf, x, best, len(photos)))
+            bare = max(bare, _bare_rate(clf, x, best, max(len(photos), 2 * best)))
             pipeline = max(pipeline, _pipeline_rate(clf, groups))
         result: dict[str, Any] = {
             "bare_images_per_s": bare[0],
@@ -203,7 +215,8 @@ def _tencrop_figures(bundle: ModelBundle, opts: BenchOptions, photos: Sequence[b
                      best: int) -> dict[str, Any]:
     few = list(photos[: max(4, len(photos) // 4)])
     clf10 = Classifier(bundle, device=opts.device, batch_size=max(10, best - best % 10), threads=opts.threads,
-                       workers=opts.workers, dtype=opts.dtype, tencrop=True, channels_last=opts.channels_last)
+                       workers=opts.workers, dtype=opts.dtype, tencrop=True, channels_last=opts.channels_last,
+                       decode=opts.decode)
     _seed_style_rate(clf10, few[:1])  # warm-up
     seed = _seed_style_rate(clf10, few)
     tencrop, _ = _pipeline_rate(clf10, observations_of(few))
@@ -226,6 +239,7 @@ def _context(clf: Classifier, opts: BenchOptions, bundle: ModelBundle) -> dict[s
         "threads": torch.get_num_threads(),
         "workers": clf.workers,
         "channels_last": clf.channels_last,
+        "decode": clf.decode_with,
         "cpu_count": cpu_count(),
         "load_average": list(os.getloadavg()),
         "torch": torch.__version__,

@@ -120,7 +120,8 @@ class OomAbove(torch.nn.Module):
 
     def __init__(self, inner: torch.nn.Module, limit: int) -> None:
         super().__init__()
-        self.inner, self.limit, self.sizes = inner, limit, []
+        self.inner, self.limit = inner, limit
+        self.sizes: list[int] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.sizes.append(x.shape[0])
@@ -181,3 +182,20 @@ def test_no_photos_at_all(bundle: ModelBundle) -> None:
     assert clf.predict_observations({}) == {}
     assert clf.predict_observations({5: []}) == {5: None}
     assert clf.predict_photos([]).shape == (0, N_LABELS)
+
+
+def test_unexpected_error_in_one_photo_only_fails_that_photo(bundle: ModelBundle, prototypes: list[bytes],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    clf = _classifier(bundle, workers=2)
+    crops = clf._crops
+    bad = decode_photo(prototypes[1], bundle)
+
+    def flaky(image: object) -> torch.Tensor:
+        if image is bad:
+            raise RuntimeError("odd\nphoto")
+        return crops(image)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(clf, "_crops", flaky)
+    preds = clf.predict_observations({1: [prototypes[0], bad]})
+    assert preds[1] is not None and preds[1].n_photos == 1
+    assert clf.last_errors == {(1, 1): "RuntimeError: odd photo"}

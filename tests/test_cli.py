@@ -66,3 +66,49 @@ def test_db_upgrade_creates_the_database(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "pb.sqlite3").exists()
     result = CliRunner().invoke(main, ["--config", str(config), "db", "current"])
     assert result.output.strip() != "base (empty)"
+
+
+def _bundle_config(tmp_path: Path, bundle: Path) -> Path:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[model]\npath = "{bundle}"\n[store]\ndatabase = "{tmp_path / "db.sqlite3"}"\n')
+    return config
+
+
+def _good_bundle(folder: Path) -> Path:
+    import torch
+
+    from bot.classifier import build_model, save_bundle
+    from bot.domain import Label
+
+    torch.manual_seed(0)
+    labels = [Label(0, 1, "A a", "species", 10, "A", 100, "Aceae"), Label(1, 2, "B b", "species", 20, "B", 100, "Aceae")]
+    save_bundle(folder, name="t", version="1", arch="resnet18", model=build_model("resnet18", 2), labels=labels,
+                input_size=32, resize_size=32)
+    return folder
+
+
+BUNDLE_BREAKERS = {
+    "no model.toml": lambda b: (b / "model.toml").unlink(),
+    "no labels.csv": lambda b: (b / "labels.csv").unlink(),
+    "no weights": lambda b: (b / "weights.pt").unlink(),
+    "bad toml": lambda b: (b / "model.toml").write_text("name = [\n"),
+    "unknown arch": lambda b: (b / "model.toml").write_text(
+        (b / "model.toml").read_text().replace('"resnet18"', '"resnet9000"')),
+    "bad labels header": lambda b: (b / "labels.csv").write_text("idx,name\n0,A a\n1,B b\n"),
+    "wrong output count": lambda b: (b / "labels.csv").write_text(
+        (b / "labels.csv").read_text() + "2,3,C c,species,30,C,100,Aceae\n"),
+    "weights not a state dict": lambda b: (b / "weights.pt").write_bytes(b"not a torch file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BUNDLE_BREAKERS))
+def test_bad_bundle_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
+    bundle = _good_bundle(tmp_path / "bundle")
+    config = _bundle_config(tmp_path, bundle)
+    ok = CliRunner().invoke(main, ["--config", str(config), "config", "check"])
+    assert ok.exit_code == 0, ok.output
+    BUNDLE_BREAKERS[case](bundle)
+    result = CliRunner().invoke(main, ["--config", str(config), "config", "check"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output

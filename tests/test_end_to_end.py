@@ -143,9 +143,10 @@ def build_world(protos_bytes: list[bytes]) -> tuple[World, dict[int, tuple[str, 
     return world, expected, special
 
 
-@pytest.fixture(scope="module")
-def community(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    tmp = tmp_path_factory.mktemp("e2e")
+@pytest.fixture(scope="module", params=["inat-v1", "legacy"])
+def community(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    flavor = request.param
+    tmp = tmp_path_factory.mktemp(f"e2e-{flavor}")
     protos_bytes = [proto_jpeg(s) for s in range(len(PROTOS))]
     bundle = build_designed_bundle(tmp / "bundle", labels(), protos_bytes, np.stack([p.probs for p in PROTOS]))
     world, expected, special = build_world(protos_bytes)
@@ -153,6 +154,7 @@ def community(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
         config = tmp / "config.toml"
         config.write_text(f"""
 [platform]
+flavor = "{flavor}"
 api_url = "{sim.api_url}"
 site_url = "{sim.url}"
 requests_per_second = 50.0
@@ -168,7 +170,7 @@ mode = "review"
 [store]
 database = "{tmp / 'plantbot.sqlite3'}"
 """)
-        yield sim, config, expected, special, tmp
+        yield sim, config, expected, special, tmp, flavor
 
 
 def run_once(config: Path) -> dict:  # type: ignore[type-arg]
@@ -178,14 +180,19 @@ def run_once(config: Path) -> dict:  # type: ignore[type-arg]
 
 
 def test_dry_run_cycle_decides_every_plant_observation_as_expected(community) -> None:  # type: ignore[no-untyped-def]
-    sim, config, expected, special, tmp = community
+    sim, config, expected, special, tmp, flavor = community
     summary = run_once(config)
     plants = len(expected) + 1  # + the mixed one
-    assert summary["seen"] == plants
     assert summary["decided"] == plants
-    listing = [r for r in sim.requests if r.path == "/v1/observations"]
+    if flavor == "inat-v1":
+        assert summary["seen"] == plants
+        listing = [r for r in sim.requests if r.path == "/v1/observations"]
+        assert all(r.query.get("iconic_taxa") == ["Plantae"] and r.query.get("order_by") == ["id"] for r in listing)
+    else:
+        listing = [r for r in sim.requests if r.path == "/observations.json"]
+        assert all(r.query.get("iconic_taxa[]") == ["Plantae"] and r.query.get("has[]") == ["photos"]
+                   for r in listing)
     assert len(listing) >= 3  # 471 observations over pages of 200
-    assert all(r.query.get("iconic_taxa") == ["Plantae"] and r.query.get("order_by") == ["id"] for r in listing)
     assert sim.writes == []
 
     store = Store(tmp / "plantbot.sqlite3")
@@ -215,7 +222,7 @@ def test_dry_run_cycle_decides_every_plant_observation_as_expected(community) ->
 
 
 def test_second_cycle_finds_nothing_new(community) -> None:  # type: ignore[no-untyped-def]
-    sim, config, expected, special, tmp = community
+    sim, config, expected, special, tmp, flavor = community
     before = len(sim.requests)
     summary = run_once(config)
     assert summary["seen"] == 0 and summary["decided"] == 0

@@ -180,7 +180,7 @@ def _triple(raw: dict[str, Any], key: str, default: tuple[float, ...], path: Pat
 def read_labels(path: Path) -> list[Label]:
     """labels.csv, one row per output in output order; errors name the line."""
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets add a BOM
             rows = list(csv.reader(fh))
     except FileNotFoundError:
         raise BundleError(f"{path}: not found (a bundle needs labels.csv)") from None

@@ -54,6 +54,12 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def photo_error(exc: BaseException) -> str:
+    """One line for a photo that could not be used (ImageDecodeError messages are already fit for users)."""
+    text = " ".join(str(exc).split()) or "no detail"
+    return text if isinstance(exc, ImageDecodeError) else f"{type(exc).__name__}: {text}"
+
+
 def make_transform(bundle: ModelBundle, tencrop: bool = False) -> v2.Compose:
     """Shorter side to resize_size (aspect kept), centre crop (or ten crops), float, normalise."""
     return v2.Compose([_geometry(bundle, tencrop), _normalization(bundle)])
@@ -216,8 +222,8 @@ class Classifier:
                 refill()
                 try:
                     x = future.result()
-                except (ImageDecodeError, OSError, ValueError) as exc:
-                    self.last_errors[key] = str(exc)
+                except Exception as exc:  # noqa: BLE001 - one odd photo must not sink the batch
+                    self.last_errors[key] = photo_error(exc)
                     log.debug("photo %s failed: %s", key, exc)
                     continue
                 if batch and (len(batch) + 1) * self.crops > max(self.batch_size, self.crops):
@@ -277,8 +283,8 @@ class Classifier:
         for key, fut in others.items():
             try:
                 ready[key] = fut.result().to(self.device)
-            except (ImageDecodeError, OSError, ValueError) as exc:
-                errors[key] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - as in the Pillow path
+                errors[key] = photo_error(exc)
         keys = [key for key, _ in chunk if key in ready]
         return [ready[k] for k in keys], keys, errors
 

@@ -10,6 +10,7 @@ Results are close to, not bit-equal with, the Pillow path (different resize kern
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,18 +64,23 @@ def decode_batch(datas: Sequence[bytes], device: torch.device) -> list[torch.Ten
     if not tensors:
         return []
     try:
-        out = torchvision.io.decode_jpeg(tensors, mode=torchvision.io.ImageReadMode.RGB, device=device)
-        return list(out)
+        return list(_decode_jpeg(tensors, device))
     except RuntimeError:
         pass  # one bad photo fails the whole batch: find it one by one
     results: list[torch.Tensor | Exception] = []
     for t in tensors:
         try:
-            results.append(torchvision.io.decode_jpeg(t, mode=torchvision.io.ImageReadMode.RGB, device=device))
+            results.append(_decode_jpeg([t], device)[0])
         except RuntimeError as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "decode failed"
             results.append(ImageDecodeError("corrupt", f"corrupt image ({msg})"))
     return results
+
+
+def _decode_jpeg(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders in favour of TorchCodec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return list(torchvision.io.decode_jpeg(tensors, mode=torchvision.io.ImageReadMode.RGB, device=device))
 
 
 def geometry_batch(images: Sequence[torch.Tensor], resize_size: int, input_size: int,

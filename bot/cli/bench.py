@@ -39,12 +39,14 @@ def _batch_size(value: str) -> int | None:
               help="Also measure ten-crop inference (seed-style and batched).")
 @click.option("--channels-last/--no-channels-last", default=None,
               help="NHWC memory format [default: on].")
+@click.option("--decode", type=click.Choice(["pillow", "torchvision"]), default="pillow", show_default=True,
+              help="Pillow in CPU threads, or torchvision's decode_jpeg on the device (nvjpeg on CUDA).")
 @click.option("--repeats", type=int, default=None, help="Bare/pipeline rounds, best kept [default: 2; quick: 1].")
 @click.option("--quick", is_flag=True, help="Tiny run for CI: resnet18 at 64 px on 16 photos.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the figures as JSON to PATH ('-' for stdout).")
 def bench(arch: str | None, input_size: int | None, batch_size: str, threads: int, workers: int, dtype: str,
-          device: str, photos: int | None, tencrop: bool, channels_last: bool | None, repeats: int | None,
+          device: str, photos: int | None, tencrop: bool, channels_last: bool | None, decode: str, repeats: int | None,
           quick: bool, json_path: str | None) -> None:
     """Measure bare forward vs the full classify pipeline (JPEG bytes to averaged probabilities)."""
     from bot.bench import BenchOptions, run_bench
@@ -54,7 +56,7 @@ def bench(arch: str | None, input_size: int | None, batch_size: str, threads: in
     common: dict[str, Any] = {"arch": arch, "input_size": input_size, "batch_size": _batch_size(batch_size),
                               "threads": threads, "workers": workers, "dtype": dtype, "device": device,
                               "photos": photos, "tencrop": tencrop, "channels_last": channels_last,
-                              "repeats": repeats}
+                              "decode": decode, "repeats": repeats}
     if quick:
         opts = BenchOptions.quick_mode(**common)
     else:
@@ -89,7 +91,7 @@ def _table(r: dict[str, Any]) -> Table:
     rows += [
         ("batch size", str(r["batch_size"])),
         ("bare by batch size (images/s)", ", ".join(f"{b}: {v:.1f}" for b, v in r["bare_by_batch"].items())),
-        ("dtype / channels_last", f"{r['dtype']} / {r['channels_last']}"),
+        ("dtype / channels_last / decode", f"{r['dtype']} / {r['channels_last']} / {r['decode']}"),
         ("torch threads / decode workers / cores", f"{r['threads']} / {r['workers']} / {r['cpu_count']}"),
         ("photos", str(r["photos"])),
         ("peak RSS (MB)", f"{r['peak_rss_mb']:.0f}"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -163,6 +165,19 @@ def config_show(state: State) -> None:
     click.echo(json.dumps(as_dict(state.config), indent=2))
 
 
+@click.command("demo")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True,
+              help="Folder for everything the demo makes.")
+@click.option("--epochs", default=8, show_default=True, type=int, help="Training epochs for the demo model.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Simulator port (another if busy).")
+def demo(out: Path, epochs: int, port: int) -> None:
+    """The quick-start demo: a synthetic world, a small model, the simulator, the daemon, the report."""
+    from bot.demo import DemoOptions, run_demo
+
+    logging.getLogger().setLevel(logging.WARNING)
+    run_demo(DemoOptions(out=out, epochs=epochs, port=port), say=click.echo)
+
+
 def register(group: click.Group) -> None:
-    for command in (db_group, once, sim, config_group):
+    for command in (db_group, once, sim, config_group, demo):
         group.add_command(command)

@@ -1,7 +1,8 @@
 """Training and evaluation transforms, and the photo dataset that applies them.
 
 The paper's augmentation: random resized crop, mirror, small shear/translation and colour jitter for
-every photo, plus rotations and upside-down flips for close-ups only.  A photo tagged `habit` shows
+every photo, plus rotations and upside-down flips for close-ups only.  The jitter leaves hue alone:
+flower colour is often what tells two species of a genus apart.  A photo tagged `habit` shows
 the whole plant standing on the ground, so turning it upside down would teach the model a view that
 never occurs; those photos get a second pipeline without rotation or vertical flip.
 """
@@ -53,7 +54,7 @@ def build_train_transform(
     ]
     if not is_habit(tag):
         steps += [v2.RandomVerticalFlip(p=0.5), v2.RandomRotation(degrees=(-180.0, 180.0))]
-    steps += [v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03)]
+    steps += [v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2)]
     return v2.Compose(steps + _normalize(mean, std))
 
 

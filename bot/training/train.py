@@ -152,9 +152,20 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int)
     raise UsageError(f"unknown --schedule {schedule!r} (cosine or step)")
 
 
+def _stretch_schedule(scheduler: Any, epochs: int) -> None:
+    """A resumed run may ask for more epochs than the checkpoint's schedule spanned: the decay then
+    follows the new total instead of the saved one (cosine would otherwise climb back up)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        scheduler.T_max = max(1, epochs)
+    elif isinstance(scheduler, torch.optim.lr_scheduler.StepLR):
+        scheduler.step_size = max(1, math.ceil(epochs / 3))
+
+
 def _loader(dataset: PhotoDataset, opts: TrainOptions, ddp: Dist, device: torch.device, train: bool) -> DataLoader:
-    sampler: DistributedSampler[Any] | None = DistributedSampler(dataset, num_replicas=ddp.world_size, rank=ddp.rank, shuffle=True,
-                                 seed=opts.seed) if (train and ddp.enabled) else None
+    sampler: DistributedSampler[Any] | None = None
+    if train and ddp.enabled:
+        sampler = DistributedSampler(dataset, num_replicas=ddp.world_size, rank=ddp.rank, shuffle=True,
+                                     seed=opts.seed)
     return DataLoader(
         dataset, batch_size=opts.batch_size, shuffle=train and sampler is None, sampler=sampler,
         num_workers=opts.workers, pin_memory=device.type == "cuda", drop_last=False,
@@ -250,6 +261,7 @@ def _train(opts: TrainOptions, ddp: Dist, device: torch.device, labels: list[Lab
         state = load_checkpoint(ckpt_path, model, optimizer, scheduler, opts.arch, [lab.name for lab in labels])
         if state is not None:
             start_epoch, history = state["epoch"] + 1, list(state["history"])
+            _stretch_schedule(scheduler, opts.epochs)
             log.info("resuming from %s after epoch %d", ckpt_path, state["epoch"])
     net: nn.Module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if ddp.enabled else model
