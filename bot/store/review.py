@@ -213,3 +213,15 @@ def queue_counts(s: Session) -> dict[str, int]:
     stmt = (select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
             .group_by(DecisionRow.kind))
     return {kind: n for kind, n in s.execute(stmt)}
+
+
+def requeue(s: Session, decision_id: int) -> bool:
+    """Puts an approved proposal whose post did not go through (yet) back in the queue.
+
+    In review mode only a signed-in moderator holds a token, so nothing retries in the background:
+    the proposal returns to the queue and the next approval re-checks the platform and re-sends.
+    """
+    result = s.execute(
+        update(DecisionRow).where(DecisionRow.id == decision_id, DecisionRow.status == "approved")
+        .values(status="proposed").execution_options(synchronize_session=False))
+    return getattr(result, "rowcount", 0) == 1

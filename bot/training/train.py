@@ -252,6 +252,7 @@ def _train(opts: TrainOptions, ddp: Dist, device: torch.device, labels: list[Lab
     if opts.init:
         load_init_weights(model, opts.init)
     model.to(device)
+    torch.manual_seed(opts.seed + ddp.rank)  # same initial weights everywhere, different crops per rank
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = make_scheduler(optimizer, opts.schedule, opts.epochs)
     history: list[dict[str, Any]] = []

@@ -28,6 +28,7 @@ from bot.store.review import (
     queue_counts,
     recent_actions,
     record_action,
+    requeue,
 )
 from bot.web.context import web_context
 from bot.web.security import Moderator, safe_next
@@ -170,18 +171,25 @@ def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id
                                     mode="review", cfg=ctx.cfg, text=text, taxon_id=taxon_id)
     except (PlantBotError, requests.RequestException) as exc:
         log.warning("posting proposal %d failed: %s", decision_id, exc)
-        return _back_with(f"Proposal {decision_id} approved, but posting failed: {exc}", "error")
+        _requeue(decision_id)
+        return _back_with(f"Proposal {decision_id}: posting failed ({exc}); it is back in the queue.", "error")
     if outcome.status == "posted":
         return _back_with(f"Proposal {decision_id} approved and posted (remote id {outcome.remote_id}).", "ok")
     if outcome.status == "already_posted":
         return _back_with(f"Proposal {decision_id} was already posted (remote id {outcome.remote_id}).", "info")
     if outcome.status == "retry":
-        return _back_with(f"Proposal {decision_id} approved; the platform did not take it yet "
-                          f"({outcome.error}). It stays approved for a later attempt.", "error")
+        _requeue(decision_id)
+        return _back_with(f"Proposal {decision_id}: the platform did not take it yet ({outcome.error}); "
+                          "it is back in the queue, approve it again later.", "error")
     if outcome.status == "skipped":
         why = outcome.error or ("dry run" if ctx.dry_run else "not posted")
         return _back_with(f"Proposal {decision_id} approved; nothing was posted ({why}).", "info")
     return _back_with(f"Proposal {decision_id} approved, but posting {outcome.status}: {outcome.error}", "error")
+
+
+def _requeue(decision_id: int) -> None:
+    with web_context().store.session() as s:
+        requeue(s, decision_id)
 
 
 @bp.post("/proposals/<int:decision_id>/reject")

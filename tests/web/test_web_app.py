@@ -280,3 +280,20 @@ def test_the_api_token_is_never_in_a_page_or_a_log(app: Flask, seeded: Any, capl
     assert jwt not in caplog.text
     cookie = c.get_cookie("plantbot_session")
     assert cookie is not None and jwt not in cookie.value
+
+
+def test_a_post_the_platform_refuses_for_now_returns_to_the_queue_and_posts_once_later(
+        client: FlaskClient, seeded: Any, store: Store, sim: Any) -> None:
+    from bot.sim.faults import FaultPlan
+
+    did = seeded.decision_ids[0]
+    sim.faults = FaultPlan.parse(["POST /v1/identifications=status:503@1x1"])
+    resp = client.post(f"/proposals/{did}/approve", data={"csrf_token": csrf_of(client), "back": "/"})
+    assert resp.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert "back in the queue" in page and f'data-testid="proposal-{did}"' in page
+    assert statuses(store)[did] == "proposed"
+    resp = client.post(f"/proposals/{did}/approve", data={"csrf_token": csrf_of(client), "back": "/"})
+    assert statuses(store)[did] == "posted"
+    observation = sim.world.observations[seeded.observation_ids[0]]
+    assert sum(1 for i in observation.identifications if i.user_id == 2) == 1
