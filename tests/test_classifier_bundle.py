@@ -136,3 +136,9 @@ def test_bad_labels_csv(bundle_copy: Path, lines: list[str], fragment: str) -> N
 def test_unknown_arch_in_build_model() -> None:
     with pytest.raises(BundleError, match="resnet9000"):
         build_model("resnet9000", 3)
+
+
+def test_weights_in_the_legacy_torch_save_format_load(bundle_copy: Path) -> None:
+    state = torch.load(bundle_copy / "weights.pt", weights_only=True)
+    torch.save(state, bundle_copy / "weights.pt", _use_new_zipfile_serialization=False)
+    assert load_bundle(bundle_copy).name == "tiny"

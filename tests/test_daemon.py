@@ -44,10 +44,10 @@ def test_jobs_have_ids_single_instances_and_coalesce(tmp_path: Path) -> None:
     ctx = daemon.DaemonContext(cfg=cfg, store=None, platform=BotPlatform(), classifier=None,  # type: ignore[arg-type]
                                dry_run=False)
     jobs = {j.id: j for j in build_scheduler(ctx).get_jobs()}
-    assert set(jobs) == {"poll", "post", "token-refresh"}
+    assert set(jobs) == {"poll", "post", "token-refresh", "audit-refresh"}
     assert all(j.max_instances == 1 and j.coalesce for j in jobs.values())
     ctx.dry_run = True
-    assert {j.id for j in build_scheduler(ctx).get_jobs()} == {"poll"}
+    assert {j.id for j in build_scheduler(ctx).get_jobs()} == {"poll", "audit-refresh"}
 
 
 def fake_cycles(monkeypatch: pytest.MonkeyPatch, effects: list[Any]) -> list[int]:

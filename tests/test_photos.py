@@ -219,17 +219,17 @@ def test_media_budget_persists_across_restarts(files: Files, tmp_path: Path) -> 
     store = Store(db)
     budget = MediaBudget.from_config(cfg, StoreMediaLedger(store), clock=lambda: now[0])
     first = download_photos([obs(1, *urls)], cfg, resolver=no_dns, media_budget=budget)[1]
-    assert [r.status for r in first] == ["ok", "ok", "refused", "refused"]
+    assert [r.status for r in first] == ["ok", "ok", "budget", "budget"]
     assert "media budget for this hour spent" in (first[2].error or "")
     store.close()
 
     restarted = Store(db)  # a new process: the bytes already downloaded still count
     budget = MediaBudget.from_config(cfg, StoreMediaLedger(restarted), clock=lambda: now[0])
     assert budget.status()["bytes_this_hour"] == 2 * len(data)
-    assert download_photos([obs(2, urls[0])], cfg, resolver=no_dns, media_budget=budget)[2][0].status == "refused"
+    assert download_photos([obs(2, urls[0])], cfg, resolver=no_dns, media_budget=budget)[2][0].status == "budget"
     now[0] += 3600  # the next hour: one more photo fits the day's cap, then the day is spent
     again = download_photos([obs(3, *urls[:2])], cfg, resolver=no_dns, media_budget=budget)[3]
-    assert [r.status for r in again] == ["ok", "refused"]
+    assert [r.status for r in again] == ["ok", "budget"]
     assert "24 h" in (again[1].error or "")
-    assert len(files.seen) == 3  # refused photos were never requested
+    assert len(files.seen) == 3  # photos over the budget were never requested
     restarted.close()

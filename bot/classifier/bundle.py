@@ -73,12 +73,22 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state = _torch_load(path)
     except Exception as exc:  # torch/safetensors raise many kinds; all mean "unreadable"
         raise BundleError(f"{path}: cannot read weights: {_one_line(exc)}") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BundleError(f"{path}: {name} is not a state dict (a mapping of names to tensors)")
     return dict(state)
+
+
+def _torch_load(path: Path) -> Any:
+    """weights_only always; memory-mapped (cheap to check, shared pages) unless the file predates zip format."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def check_state_dict(state: Mapping[str, torch.Tensor], arch: str, num_classes: int, where: Path) -> None:

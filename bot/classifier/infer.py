@@ -100,7 +100,13 @@ def load_model(bundle: ModelBundle, device: torch.device | str = "cpu") -> torch
 
 
 class Classifier:
-    """Turns photos (PIL images or encoded bytes) into softmax probabilities, averaged per observation."""
+    """Turns photos (PIL images or encoded bytes) into softmax probabilities, averaged per observation.
+
+    On CPU, constructing one sets torch's process-wide intra-op thread count (`threads`, 0 = all cores;
+    use 1 on a machine shared with other busy processes: OpenMP barriers stall under contention).
+    `decode="torchvision"` decodes JPEGs with torchvision on the device (nvjpeg on CUDA) instead of
+    Pillow in `workers` threads. One instance serves one call at a time (`last_errors` is per call).
+    """
 
     def __init__(self, bundle: ModelBundle, device: str = "auto", batch_size: int = 64, threads: int = 0,
                  workers: int = 0, dtype: str = "float32", tencrop: bool = False,

@@ -48,6 +48,7 @@ class EpochProgress:
         val = stats.get("val_top1")
         line = (f"epoch {stats['epoch']}: loss {stats['loss']:.3f}  acc {stats['accuracy']:.3f}  "
                 f"{stats['images_per_s']:.0f} img/s" + (f"  val top-1 {val:.3f}" if val is not None else ""))
-        log.info(line)
         if self._progress is not None:
             self._progress.console.print(line)
+        else:
+            log.info(line)
