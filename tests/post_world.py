@@ -133,7 +133,7 @@ post_interval_seconds = 1
 
 # --- request bodies against the API's own OpenAPI description ----------------------------------
 
-SPEC = Path("/work/shared/inat/openapi_spec_v1.json")
+SPEC = Path(__file__).resolve().parent / "fixtures" / "openapi_spec_v1.json"
 TYPES: dict[str, Any] = {"integer": int, "string": str, "boolean": bool, "object": dict, "number": (int, float),
                          "array": list}
 

@@ -16,7 +16,7 @@ from bot.platforms.base import Rejected
 from bot.platforms.parse_legacy import parse_legacy_observation
 from bot.platforms.parse_v1 import parse_observation, parse_results, parse_taxon, safe_parse
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def load(name: str) -> Any:

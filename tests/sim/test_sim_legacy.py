@@ -12,7 +12,7 @@ from bot.sim.model import World
 from bot.sim.server import SimServer
 from tests.sim.simtiny import PLANTAE, ROSA, ROSACEAE, RUBIGINOSA, VISIBLE_PLANTS_WITH_PHOTOS
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "inat" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures"
 LIST: dict[str, Any] = {"has[]": "photos", "iconic_taxa[]": "Plantae", "per_page": 200}
 
 

@@ -27,7 +27,7 @@ from tests.sim.simtiny import (
     VISIBLE_PLANTS_WITH_PHOTOS,
 )
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "inat" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures"
 POLL = {"iconic_taxa": "Plantae", "photos": "true", "order_by": "id", "order": "asc", "per_page": 200}
 
 

@@ -16,7 +16,7 @@ from bot.sim.model import World
 from bot.sim.server import SimServer
 from tests.sim.simtiny import CANINA, ROSA, RUBIGINOSA
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "inat" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def post_id(sim: SimServer, token: str | None, obs_id: int = 5, taxon_id: int = RUBIGINOSA,
