@@ -31,9 +31,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from bot.config import Config, Secrets
 from bot.errors import PlantBotError
 from bot.platforms.base import Platform
-from bot.post import check_mode_allowed, check_templates, post_approved, reconcile_open_intents
+from bot.post import check_mode_allowed, post_approved, reconcile_open_intents
 from bot.store import Store
 from bot.store import posting as q
+from bot.texts import check_templates
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from sqlalchemy import select
 
 from bot.config import load_config
 from bot.daemon import run_daemon
-from bot.post import render_text
 from bot.report import build_report
 from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, make_world, write_image_folder
 from bot.store import Store
 from bot.store.models import DecisionRow
+from bot.texts import render_text
 from bot.training.dataset import from_folder
 from bot.training.evaluate import EvalOptions, evaluate
 from bot.training.train import TrainOptions, train

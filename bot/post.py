@@ -1,4 +1,4 @@
-"""Exactly-once posting: intents, reconciliation, and the texts that say a model helped.
+"""Exactly-once posting: intents and reconciliation (the texts are in `bot.texts`).
 
 Every write follows the same ledger discipline (`bot.store.posting`):
 
@@ -20,11 +20,8 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from urllib.parse import urlparse
 
-import jinja2
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import INAT_NETWORK_API_HOSTS, Config
@@ -34,10 +31,10 @@ from bot.platforms.base import Platform
 from bot.store import Store
 from bot.store import posting as q
 from bot.store.models import DecisionRow, PostRow
+from bot.texts import render_body
 
 log = logging.getLogger(__name__)
 
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "post_templates"
 PROPOSAL_KINDS = ("species", "genus", "family")
 NOT_POSTABLE = ("recorded", "rejected", "withdrawn", "opted_out")
 THROTTLED = "throttled"  # prefix of errors that should end a posting round (429, budget spent)
@@ -53,69 +50,6 @@ class PostOutcome:
     status: str  # posted | failed | retry | skipped | already_posted
     remote_id: int | None = None
     error: str | None = None
-
-
-# --- texts ------------------------------------------------------------------------------------
-
-def _template_dirs(cfg: Config) -> tuple[str, ...]:
-    lang = cfg.posting.language
-    dirs: list[Path] = []
-    if cfg.posting.templates_dir:
-        base = cfg.resolve_path(cfg.posting.templates_dir)
-        dirs += [base / lang, base]
-    dirs.append(SHIPPED_TEMPLATES / lang)
-    return tuple(str(d) for d in dirs)
-
-
-@lru_cache(maxsize=8)
-def _environment(dirs: tuple[str, ...]) -> jinja2.Environment:
-    """Plain text, strict about unknown names so a typo in a custom template fails at start-up."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(list(dirs)), undefined=jinja2.StrictUndefined,
-                              autoescape=False, trim_blocks=True, lstrip_blocks=True)
-
-
-def _render(decision: DecisionRow, cfg: Config, reviewed_by: str | None, *, identification: bool,
-            taxon_name: str | None = None) -> str:
-    name = "identification.j2" if identification else "comment.j2"
-    edited = taxon_name is not None and taxon_name != decision.taxon_name
-    values = {
-        "taxon_name": taxon_name or decision.taxon_name or "?",
-        "suggested_name": decision.taxon_name or "?",
-        "edited": edited,
-        "rank": decision.rank or decision.kind,
-        "kind": decision.kind,
-        "probability": decision.score,
-        "percent": f"{decision.score * 100:.0f}%",
-        "n_photos": decision.n_photos,
-        "model_name": decision.model_name,
-        "model_version": decision.model_version,
-        "reviewed_by": reviewed_by,
-        "reviewed": reviewed_by is not None,
-        "observation_id": decision.observation_id,
-    }
-    try:
-        template = _environment(_template_dirs(cfg)).get_template(name)
-        text = template.render(**values)
-    except jinja2.TemplateError as exc:
-        raise UsageError(f"[posting] templates: {name} ({cfg.posting.language}): {exc}") from None
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
-def render_text(decision: DecisionRow, cfg: Config, *, reviewed_by: str | None) -> str:
-    """The body for this decision: an identification body for species, a comment otherwise.
-
-    `reviewed_by` is the moderator who approved it; None (auto mode) makes the text say that no
-    person reviewed it.
-    """
-    return _render(decision, cfg, reviewed_by, identification=decision.kind == "species")
-
-
-def check_templates(cfg: Config) -> None:
-    """Renders both texts once with a dummy decision, so a broken custom template stops start-up."""
-    dummy = DecisionRow(id=0, observation_id=0, kind="species", taxon_name="Quercus robur", rank="species",
-                        score=0.5, n_photos=2, model_name="check", model_version="0")
-    _render(dummy, cfg, "moderator", identification=True)
-    _render(dummy, cfg, None, identification=False)
 
 
 # --- modes ------------------------------------------------------------------------------------
@@ -319,7 +253,7 @@ def _body(platform: Platform, decision: DecisionRow, cfg: Config, mode: str, use
         except Exception:
             taxon = None
         name = taxon.name if taxon else f"taxon {taxon_id}"
-    return _render(decision, cfg, reviewed_by, identification=identification, taxon_name=name)
+    return render_body(decision, cfg, reviewed_by, identification=identification, taxon_name=name)
 
 
 def _no_row_retry(store: Store, decision: DecisionRow, existing: PostRow | None, error: str) -> PostOutcome:

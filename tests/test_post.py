@@ -20,10 +20,10 @@ from bot.post import (
     post_approved,
     post_decision,
     reconcile_open_intents,
-    render_text,
 )
 from bot.store import Store
 from bot.store.models import DecisionRow, PostRow
+from bot.texts import render_text
 from tests.post_fakes import FakePlatform, add_decision, http_error, make_config, now
 
 

@@ -16,7 +16,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from bot.errors import PlantBotError
-from bot.post import post_decision, render_text
+from bot.post import post_decision
 from bot.store.models import DecisionRow
 from bot.store.review import (
     PROPOSAL_KINDS,
@@ -30,6 +30,7 @@ from bot.store.review import (
     record_action,
     requeue,
 )
+from bot.texts import render_text
 from bot.web.context import web_context
 from bot.web.security import Moderator, safe_next
 
