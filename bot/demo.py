@@ -52,13 +52,13 @@ class DemoOptions:
 
 
 def _free_port(preferred: int) -> int:
+    """The preferred port when it is free (so the printed commands are stable), else any free one."""
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", preferred))
-            return preferred
         except OSError:
             s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
+        return int(s.getsockname()[1])
 
 
 def _config_text(opts: DemoOptions, port: int) -> str:

@@ -105,7 +105,8 @@ def summary_dict(s: CycleSummary) -> dict[str, object]:
 
 def print_summary(s: CycleSummary) -> None:
     console = Console()
-    table = Table(title=f"Cycle {s.cycle_id} ({s.mode}{', dry-run' if s.dry_run else ''}): {s.status}")
+    mode = "dry-run: nothing sent" if s.dry_run else f"{s.mode} mode"
+    table = Table(title=f"Cycle {s.cycle_id} ({mode}): {s.status}")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("observations seen", str(s.seen))
