@@ -148,3 +148,18 @@ def test_html_instead_of_json_is_one_line_error(sim_factory: Callable[..., SimSe
     with pytest.raises(PlatformError) as err:
         list(platform.get_new_observations(0))
     assert "expected JSON, got text/html" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_credentials_and_tokens_never_reach_the_logs(sim: SimServer, tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secrets = grant_secrets()
+    platform = create_platform(make_config(tmp_path, sim), secrets)
+    token = platform.get_token()
+    platform.post_comment(token, 1002, "Perhaps genus Fakea")
+    logged = caplog.text
+    assert caplog.records  # the requests were logged at all
+    for secret in (token, secrets.password, secrets.app_secret):
+        assert secret and secret not in logged
