@@ -113,3 +113,14 @@ def test_bad_bundle_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+
+
+def test_auto_mode_without_opt_in_refuses_before_recording_anything(tmp_path: Path) -> None:
+    bundle = _good_bundle(tmp_path / "bundle")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[model]\npath = "{bundle}"\n[posting]\nmode = "auto"\n'
+                      f'[store]\ndatabase = "{tmp_path / "db.sqlite3"}"\n')
+    result = CliRunner().invoke(main, ["--config", str(config), "once"])
+    assert result.exit_code == 2
+    assert "allow_unreviewed" in result.output
+    assert not (tmp_path / "db.sqlite3").exists()

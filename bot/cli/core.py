@@ -6,15 +6,20 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from bot.cli import State, pass_state
-from bot.config import Secrets, as_dict, check_model_path
+from bot.config import Config, Secrets, as_dict, check_model_path
 from bot.cycle import CycleSummary, run_cycle
 from bot.store import Store, current_revision, downgrade, upgrade
+
+if TYPE_CHECKING:
+    from bot.platforms.inat_v1 import InatV1Platform
+    from bot.platforms.legacy import LegacyPlatform
 
 
 @click.group("db")
@@ -63,9 +68,13 @@ def once(state: State, dry_run: bool, as_json: bool) -> None:
     m = cfg.model
     classifier = Classifier(bundle, device=m.device, batch_size=m.batch_size, threads=m.threads,
                             workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
+    effective_dry_run = dry_run or cfg.posting.mode == "dry-run"
+    if not effective_dry_run and cfg.posting.mode == "auto":
+        from bot.post import check_mode_allowed
+
+        check_mode_allowed(cfg)  # before any decision is recorded as approved for posting
     store = Store(cfg.database_path)
     try:
-        effective_dry_run = dry_run or cfg.posting.mode == "dry-run"
         platform = create_platform(cfg, Secrets.from_env(), dry_run=effective_dry_run, store=store)
         summary = run_cycle(cfg, store, platform, classifier, dry_run=effective_dry_run)
         if not effective_dry_run and cfg.posting.mode == "auto":
@@ -80,15 +89,14 @@ def once(state: State, dry_run: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _post_auto(cfg: object, store: Store, platform: object) -> None:
+def _post_auto(cfg: Config, store: Store, platform: InatV1Platform | LegacyPlatform) -> None:
     """Auto mode (explicit opt-in only): post this cycle's approved decisions under the bot's account."""
     from bot import post
 
-    post.check_mode_allowed(cfg)  # type: ignore[arg-type]
-    token = platform.get_token()  # type: ignore[attr-defined]
-    login = platform.get_current_user(token).login  # type: ignore[attr-defined]
-    post.reconcile_open_intents(store, platform, cfg)  # type: ignore[arg-type]
-    outcomes = post.post_approved(store, platform, cfg, token=token, user_login=login)  # type: ignore[arg-type]
+    token = platform.get_token()
+    login = platform.get_current_user(token).login
+    post.reconcile_open_intents(store, platform, cfg)
+    outcomes = post.post_approved(store, platform, cfg, token=token, user_login=login)
     click.echo(f"auto mode: {sum(o.status == 'posted' for o in outcomes)} posted, "
                f"{sum(o.status != 'posted' for o in outcomes)} not posted")
 
