@@ -166,6 +166,13 @@ class PlantBotSession(ClientSession):
                 retry = retry.increment(request.method, request.url, error=exc)  # MaxRetryError when spent
                 retry.sleep()
 
+    def _validate_json(self, request: Any, response: Any, retries: Any = None, **kwargs: Any) -> Any:
+        """pyinaturalist re-sends a request whose JSON answer does not parse; never a write, which may
+        already have been stored: the post ledger reconciles it instead of sending it twice."""
+        if str(request.method).upper() in WRITE_METHODS:
+            return response
+        return super()._validate_json(request, response, retries=retries, **kwargs)
+
     def request_times_since(self, since: float) -> list[float]:
         """When the requests (of every PlantBot process) since `since` were made, from the shared bucket."""
         bucket = FileLockSQLiteBucket(lock_path=self.lock_path, maxsize=max(r.limit for r in self.rates),

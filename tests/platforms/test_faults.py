@@ -128,3 +128,12 @@ def test_always_garbled_json_is_one_line_error(sim_factory: Factory, tmp_path: P
     with pytest.raises(PlatformError) as err:
         _poll_ids(create_platform(make_config(tmp_path, sim), Secrets()))
     assert "\n" not in str(err.value) and len(_polls(sim)) == 3
+
+
+def test_a_write_whose_answer_is_garbled_is_not_sent_again(sim_factory: Factory, tmp_path: Path) -> None:
+    sim = sim_factory(faults=FaultPlan([FaultRule("POST /v1/identifications", "corrupt", times=1)]))
+    platform = create_platform(make_config(tmp_path, sim), Secrets(api_token=sim.issue_jwt(BOT_LOGIN)))
+    token = platform.get_token()
+    with pytest.raises(PlatformError):
+        platform.post_identification(token, 1001, SPECIES_A, "checked by a person")
+    assert len([r for r in sim.writes if r.path == "/v1/identifications"]) == 1  # stored once, never re-sent
