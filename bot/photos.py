@@ -214,7 +214,11 @@ class _Fetcher:
 
     def __call__(self, job: tuple[int, Photo]) -> PhotoResult:
         obs_id, photo = job
-        url = rewrite_size(photo.url, self.cfg.photos.size)
+        try:
+            url = rewrite_size(photo.url, self.cfg.photos.size)
+        except ValueError as exc:  # a URL that does not even parse: never fetched
+            log.info("photo %s of observation %s: unusable URL (%s)", photo.id, obs_id, exc)
+            return PhotoResult(obs_id, photo, "refused", None, 0, f"unusable URL: {exc}", photo.url)
 
         def result(status: str, error: str | None, nbytes: int = 0,
                    image: PIL.Image.Image | None = None) -> PhotoResult:
@@ -224,7 +228,7 @@ class _Fetcher:
 
         try:
             data = self._download(url)
-        except Refused as exc:
+        except (Refused, ValueError) as exc:  # ValueError: a redirect to a URL that does not parse
             return result("refused", str(exc))
         except BudgetExhausted as exc:  # not the photo's fault: the cycle leaves it for later
             return result("budget", str(exc))

@@ -233,3 +233,10 @@ def test_media_budget_persists_across_restarts(files: Files, tmp_path: Path) -> 
     assert "24 h" in (again[1].error or "")
     assert len(files.seen) == 3  # photos over the budget were never requested
     restarted.close()
+
+
+def test_a_url_that_does_not_parse_is_refused_not_raised() -> None:
+    results = download_photos([obs(9, "https://[static.inaturalist.org/photos/1/square.jpg")], config(),
+                              resolver=no_dns)[9]
+    assert [r.status for r in results] == ["refused"]
+    assert "URL" in (results[0].error or "")
