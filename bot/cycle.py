@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-TRANSIENT_PHOTO_STATUSES = frozenset({"failed", "budget"})
+TRANSIENT_PHOTO_STATUSES = frozenset({"failed"})
 REFETCH_BATCH = 30
 
 
@@ -110,6 +110,9 @@ class CycleRunner:
         except PlatformError as exc:
             s.errors.append(str(exc))
             log.error("cycle stopped early, the rest is left for the next cycle: %s", exc)
+        except Exception as exc:  # recorded as a failed cycle, then raised for the caller to log
+            s.errors.append(f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             self._finish()
         return s
@@ -120,8 +123,17 @@ class CycleRunner:
                                         MAX_ATTEMPTS)
         for start in range(0, len(ids), REFETCH_BATCH):
             batch = ids[start:start + REFETCH_BATCH]
-            with self.summary.timed("poll"):
-                found = self.platform.get_observations(batch)
+            try:
+                with self.summary.timed("poll"):
+                    found = self.platform.get_observations(batch)
+            except BudgetExhausted:
+                raise
+            except PlatformError as exc:  # these wait for a later cycle; polling new ones goes on
+                self.summary.errors.append(f"re-reading {len(batch)} observations: {exc}")
+                with self.store.session() as db:
+                    for oid in batch:
+                        records.note_attempt(db, oid, str(exc))
+                continue
             self.summary.retried += len(found)
             with self.store.session() as db:
                 records.upsert_observations(db, found, self.platform.name)
@@ -178,6 +190,7 @@ class CycleRunner:
                                                   media_budget=self.media_budget)
         images: dict[int, Sequence[Image.Image | bytes]] = {}
         retry_later: set[int] = set()
+        budget_spent: str | None = None
         with self.store.session() as db:
             for obs in todo:
                 obs_results = results.get(obs.id, [])
@@ -186,7 +199,11 @@ class CycleRunner:
                     s.photos_ok += r.status == "ok"
                     s.photos_failed += r.status != "ok"
                 loaded = [r.image for r in obs_results if r.status == "ok" and r.image is not None]
-                if loaded:
+                over_budget = next((r.error for r in obs_results if r.status == "budget"), None)
+                if over_budget:  # not the observation's fault: wait for the budget, count no attempt
+                    budget_spent = budget_spent or over_budget
+                    retry_later.add(obs.id)
+                elif loaded:
                     images[obs.id] = loaded
                 elif any(r.status in TRANSIENT_PHOTO_STATUSES for r in obs_results):
                     attempts = records.note_attempt(db, obs.id, "photos could not be downloaded")
@@ -204,6 +221,8 @@ class CycleRunner:
                     errors = "; ".join(r.error or r.status for r in results.get(obs.id, []))
                     decision = Decision(obs.id, DecisionKind.SKIP, reasons=(NO_LOADABLE_PHOTO, errors))
                 self._store_decision(db, decision)
+        if budget_spent:
+            raise BudgetExhausted(budget_spent)  # stop polling: new observations would only wait too
 
     def _store_decision(self, db: Session, decision: Decision) -> None:
         decision_id = records.record_decision(

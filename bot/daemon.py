@@ -259,15 +259,18 @@ def run_daemon(cfg: Config, *, dry_run: bool = False, max_cycles: int | None = N
         if classifier is None:
             classifier = _load_classifier(cfg)
         store = Store(database)
+        owned = None
         try:
             if platform is None:
                 from bot.platforms import create_platform
 
-                platform = create_platform(cfg, Secrets.from_env(), dry_run=dry_run, store=store)
+                platform = owned = create_platform(cfg, Secrets.from_env(), dry_run=dry_run, store=store)
             ctx = DaemonContext(cfg=cfg, store=store, platform=platform, classifier=classifier, dry_run=dry_run,
                                 max_cycles=max_cycles)
             return _serve(ctx, install_signals)
         finally:
+            if owned is not None:
+                owned.close()
             store.close()
 
 

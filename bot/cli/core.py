@@ -74,12 +74,13 @@ def once(state: State, dry_run: bool, as_json: bool) -> None:
 
         check_mode_allowed(cfg)  # before any decision is recorded as approved for posting
     store = Store(cfg.database_path)
+    platform = create_platform(cfg, Secrets.from_env(), dry_run=effective_dry_run, store=store)
     try:
-        platform = create_platform(cfg, Secrets.from_env(), dry_run=effective_dry_run, store=store)
         summary = run_cycle(cfg, store, platform, classifier, dry_run=effective_dry_run)
         if not effective_dry_run and cfg.posting.mode == "auto":
             _post_auto(cfg, store, platform)
     finally:
+        platform.close()
         store.close()
     if as_json:
         click.echo(json.dumps(summary_dict(summary), indent=2))
