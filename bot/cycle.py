@@ -119,8 +119,7 @@ class CycleRunner:
 
     def _retry_left_over(self) -> None:
         with self.store.session() as db:
-            ids = records.undecided_ids(db, self.bundle.name, self.bundle.version, self.platform.name,
-                                        MAX_ATTEMPTS)
+            ids = records.undecided_ids(db, self.platform.name, MAX_ATTEMPTS)
         for start in range(0, len(ids), REFETCH_BATCH):
             batch = ids[start:start + REFETCH_BATCH]
             try:
@@ -132,14 +131,20 @@ class CycleRunner:
                 self.summary.errors.append(f"re-reading {len(batch)} observations: {exc}")
                 with self.store.session() as db:
                     for oid in batch:
-                        records.note_attempt(db, oid, str(exc))
+                        self._attempt_failed(db, oid, str(exc))
                 continue
             self.summary.retried += len(found)
             with self.store.session() as db:
                 records.upsert_observations(db, found, self.platform.name)
-                for gone in set(batch) - {o.id for o in found}:
-                    records.note_attempt(db, gone, "no longer returned by the platform")
+                for gone in sorted(set(batch) - {o.id for o in found}):
+                    self._attempt_failed(db, gone, "no longer returned by the platform (deleted or unreadable)")
             self._process(found)
+
+    def _attempt_failed(self, db: Session, observation_id: int, error: str) -> None:
+        """Counts a failed try; the last one records a skip, so every observation ends with a decision."""
+        if records.note_attempt(db, observation_id, error) >= MAX_ATTEMPTS:
+            self._store_decision(db, Decision(observation_id, DecisionKind.SKIP,
+                                              reasons=(f"gave up after {MAX_ATTEMPTS} tries: {error}",)))
 
     def _poll_new(self) -> None:
         key = cursor_key(self.cfg, self.platform)

@@ -95,3 +95,21 @@ def test_a_failing_re_read_does_not_stop_polling(setup) -> None:  # type: ignore
     summary = cycle(cfg, store, classifier)
     assert summary.errors and "re-reading" in summary.errors[0]
     assert new_id in decisions_per_observation(store)  # the new observation was still polled and decided
+
+
+def test_an_observation_deleted_upstream_ends_with_a_skip_after_the_last_try(setup) -> None:  # type: ignore[no-untyped-def]
+    sim, cfg, store, classifier, plants = setup
+    sim.faults = FaultPlan([FaultRule("GET /photos/*", "status", status=503)])
+    cycle(cfg, store, classifier)  # photos fail: left for later
+    left = sorted(plants - set(decisions_per_observation(store)))
+    assert left
+    with sim.lock:
+        sim.world.observations[left[0]].deleted = True
+    sim.faults = None
+    for _ in range(3):
+        cycle(cfg, store, classifier)
+    with store.session() as s:
+        row = s.scalars(select(DecisionRow).where(DecisionRow.observation_id == left[0])).one()
+    assert row.kind == "skip" and "no longer returned" in row.reasons[0]
+    final = decisions_per_observation(store)
+    assert set(final) == plants and max(final.values()) == 1

@@ -72,7 +72,11 @@ def test_decision_recorded_once_per_model_version(tmp_path: Path) -> None:
         ranks = [(p.rank, p.name) for p in s.scalars(select(PredictionRow).where(PredictionRow.decision_id == first))]
         assert ranks == [("species", "A b"), ("genus", "A")]
         assert records.decided_ids(s, [1, 2], "m", "1") == {1}
-        assert records.undecided_ids(s, "m", "3", "p", max_attempts=3) == [1]
+        assert records.undecided_ids(s, "p", max_attempts=3) == []  # decided (by any model version)
+        records.upsert_observations(s, [_obs(2)], "p")
+        assert records.undecided_ids(s, "p", max_attempts=3) == [2]
+        records.note_attempt(s, 2, "photos failed")
+        assert records.undecided_ids(s, "p", max_attempts=1) == []  # out of attempts
     store.close()
 
 
@@ -96,5 +100,5 @@ def test_failed_transaction_leaves_no_row(tmp_path: Path) -> None:
     except RuntimeError:
         pass
     with store.session() as s:
-        assert records.undecided_ids(s, "m", "1", "p", 3) == []
+        assert records.undecided_ids(s, "p", 3) == []
     store.close()

@@ -105,11 +105,13 @@ def decided_ids(s: Session, ids: Sequence[int], model_name: str, model_version: 
     return set(s.scalars(q))
 
 
-def undecided_ids(s: Session, model_name: str, model_version: str, platform: str, max_attempts: int,
-                  limit: int = 1000) -> list[int]:
-    """Observations seen before but never decided by this model: left over by a failure or a crash."""
-    decided = select(DecisionRow.observation_id).where(
-        DecisionRow.model_name == model_name, DecisionRow.model_version == model_version)
+def undecided_ids(s: Session, platform: str, max_attempts: int, limit: int = 1000) -> list[int]:
+    """Observations seen before but never decided: left over by a failure or a crash.
+
+    Any model's decision counts: a new model version decides new observations, it does not silently
+    re-decide (and in auto mode re-post on) the whole history.
+    """
+    decided = select(DecisionRow.observation_id)
     q = (select(ObservationRow.id)
          .where(ObservationRow.platform == platform, ObservationRow.attempts < max_attempts,
                 ObservationRow.id.not_in(decided))
