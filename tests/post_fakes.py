@@ -144,3 +144,19 @@ def add_decision(store: Store, observation_id: int, *, kind: str = "species", ta
         s.add(row)
         s.flush()
         return row.id
+
+
+def crash_restart(store: Store) -> None:
+    """What a restart after a kill -9 finds: the process that opened the intents no longer exists."""
+    import socket
+    import subprocess
+
+    from sqlalchemy import update
+
+    from bot.store.models import PostRow
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # reaped: its pid names no live process
+    with store.session() as s:
+        s.execute(update(PostRow).where(PostRow.status == "intent")
+                  .values(owner=f"{socket.gethostname()}:{gone.pid}"))

@@ -24,7 +24,7 @@ from bot.post import (
 from bot.store import Store
 from bot.store.models import DecisionRow, PostRow
 from bot.texts import render_text
-from tests.post_fakes import FakePlatform, add_decision, http_error, make_config, now
+from tests.post_fakes import FakePlatform, add_decision, crash_restart, http_error, make_config, now
 
 
 @pytest.fixture()
@@ -288,6 +288,8 @@ def test_open_intent_found_on_the_platform_is_marked_posted_not_resent(store: St
         post_approved(store, platform, cfg, token="tok-bot", user_login="plantbot")
     [row] = posts(store)
     assert row.status == "intent"
+    assert reconcile_open_intents(store, platform, cfg) == 0  # its sender (this process) may still be at it
+    crash_restart(store)
     assert approve(store, platform, cfg, did).status == "retry"  # an open intent is never sent blind
     assert reconcile_open_intents(store, platform, cfg) == 1
     [row] = posts(store)
@@ -303,6 +305,7 @@ def test_open_intent_not_on_the_platform_is_posted_again_once(store: Store, tmp_
     platform = FakePlatform(failures=[(KeyboardInterrupt(), False)])  # crash before anything was stored
     with pytest.raises(KeyboardInterrupt):
         post_approved(store, platform, cfg, token="tok-bot", user_login="plantbot")
+    crash_restart(store)
     outcomes = post_approved(store, platform, cfg, token="tok-bot", user_login="plantbot")
     assert [o.status for o in outcomes] == ["posted"]
     assert platform.count(1) == 1 and posts(store)[0].status == "posted"
@@ -336,3 +339,18 @@ def test_auto_round_posts_every_eligible_decision_once(store: Store, tmp_path: P
 ])
 def test_adapter_errors_are_classified_by_their_http_status(error: Exception, kind: str) -> None:
     assert _classify(error)[0] == kind
+
+
+def test_an_open_intent_is_left_to_its_live_sender_until_the_lease_runs_out(store: Store, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bot.store import posting as q
+
+    add_decision(store, 1, status="approved", mode="auto")
+    platform = FakePlatform(failures=[(KeyboardInterrupt(), False)])
+    with pytest.raises(KeyboardInterrupt):
+        post_approved(store, platform, make_config(tmp_path, mode="auto"), token="tok-bot", user_login="plantbot")
+    with store.session() as s:
+        assert q.open_intents(s) == []  # this process opened it: it may still be waiting for the answer
+        later = q.utcnow() + q.INTENT_LEASE + timedelta(minutes=1)
+        assert [p.observation_id for p in q.open_intents(s, now=later)] == [1]

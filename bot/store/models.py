@@ -170,6 +170,9 @@ class PostRow(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Who holds an open intent ("host:pid") and since when: reconciliation leaves a live sender alone.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class OutcomeRow(Base):

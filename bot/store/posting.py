@@ -8,6 +8,8 @@ model version impossible, even from two processes at once.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -43,9 +45,41 @@ def find_post(s: Session, observation_id: int, model_version: str, action: str =
         PostRow.action == action))
 
 
-def open_intents(s: Session) -> list[PostRow]:
-    """Intents whose outcome is unknown: a crash (or a lost response) left them between request and answer."""
-    return list(s.scalars(select(PostRow).where(PostRow.status == "intent").order_by(PostRow.id)))
+INTENT_LEASE = timedelta(minutes=15)  # longer than any one send can take (rate-limit waits, retries, timeouts)
+
+
+def process_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _sender_may_be_alive(post: PostRow, now: datetime) -> bool:
+    """True while the process that opened the intent may still be waiting for its answer."""
+    if post.claimed_at is not None and now - post.claimed_at > INTENT_LEASE:
+        return False
+    host, _, pid_text = (post.owner or "").rpartition(":")
+    if not pid_text.isdigit() or host != socket.gethostname():
+        return post.claimed_at is not None  # another machine: trust the lease alone
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # another thread of this very process is sending it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # that process is gone: a crash left the intent open
+    except PermissionError:
+        return True
+    return True
+
+
+def open_intents(s: Session, now: datetime | None = None) -> list[PostRow]:
+    """Intents whose outcome is unknown because their sender died (a crash, a kill -9) or ran out its lease.
+
+    Intents a live process (the review UI, another command) is still sending are left alone, so
+    reconciliation never mistakes a slow send for a lost one and sends it a second time.
+    """
+    at = now or utcnow()
+    rows = s.scalars(select(PostRow).where(PostRow.status == "intent").order_by(PostRow.id))
+    return [p for p in rows if not _sender_may_be_alive(p, at)]
 
 
 def due_retries(s: Session, mode: str, now: datetime | None = None) -> list[PostRow]:
@@ -126,7 +160,7 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
         post = PostRow(decision_id=decision.id, observation_id=decision.observation_id,
                        model_version=decision.model_version, action="post", kind=kind, taxon_id=taxon_id,
                        body=body, user_login=user_login, mode=mode, status="intent", attempts=1,
-                       created_at=now)
+                       created_at=now, owner=process_owner(), claimed_at=now)
         s.add(post)
         s.flush()
         return post
@@ -135,7 +169,8 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
         update(PostRow)
         .where(PostRow.id == existing.id, PostRow.status.in_(("retry",)))
         .values(status="intent", kind=kind, taxon_id=taxon_id, body=body, user_login=user_login, mode=mode,
-                decision_id=decision.id, attempts=PostRow.attempts + 1, next_attempt_at=None)
+                decision_id=decision.id, attempts=PostRow.attempts + 1, next_attempt_at=None,
+                owner=process_owner(), claimed_at=now)
         .execution_options(synchronize_session=False))
     if getattr(result, "rowcount", 0) != 1:
         raise LookupError(f"post {existing.id} is being handled elsewhere")

@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 09:02:45.306603
+Create Date: 2026-11-27 10:47:31.345360
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -174,6 +175,8 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("completed_at", sa.DateTime(), nullable=True),
+        sa.Column("owner", sa.String(length=200), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["decision_id"],
             ["decisions.id"],
