@@ -50,6 +50,8 @@ class LegacyPlatform(AdapterBase):
             params["quality_grade"] = self.pcfg.quality_grade
         return params
 
+    gap: str | None = None  # set when a poll could not list every new observation
+
     def _new_raw(self, cursor: int) -> list[Any]:
         """Raw records above `cursor`, newest first, walking pages until the cursor is reached."""
         by_id: dict[int, Any] = {}
@@ -66,18 +68,24 @@ class LegacyPlatform(AdapterBase):
                 elif rid > cursor:
                     by_id[rid] = raw  # a record seen twice (the list shifted meanwhile) counts once
             known = [i for i in ids if i is not None]
-            if len(doc) < self.pcfg.per_page or (known and min(known) <= cursor):
+            # Only an empty page or the cursor ends the walk: a fork may cap per_page below ours.
+            if not doc or (known and min(known) <= cursor):
                 break
         else:
-            log.warning("legacy poll stopped after %d pages; older new observations are not read", MAX_PAGES)
+            self.gap = (f"the list stopped after {MAX_PAGES} pages: observations between id {cursor} and "
+                        f"{min(by_id, default=cursor)} were not listed")
+            log.warning("legacy poll: %s", self.gap)
         return [by_id[i] for i in sorted(by_id)] + no_id
 
     def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]:
+        self.gap = None
         raw = self._new_raw(cursor)
         size = self.pcfg.per_page
         for start in range(0, len(raw), size):
             chunk = raw[start:start + size]
             observations, rejected, last_id = parse_results(chunk, parse_legacy_observation, key=None)
+            if start == 0 and self.gap:  # reported with the first page, so the cycle counts and logs it
+                rejected = [Rejected(None, self.gap), *rejected]
             if last_id <= cursor:  # only id-less junk left
                 rejected = [Rejected(None, r.reason) for r in rejected]
                 yield ObservationPage([], rejected, cursor)

@@ -76,3 +76,25 @@ def test_static_oauth_token_and_dry_run(sim: SimServer, tmp_path: Path) -> None:
     wrong = create_platform(make_config(tmp_path, sim, flavor="legacy"), Secrets(api_token="nope"))
     with pytest.raises(AuthError):
         wrong.get_current_user(wrong.get_token())
+
+
+def test_a_poll_that_cannot_reach_the_cursor_reports_the_gap(sim_factory: Factory, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.platforms import legacy
+
+    monkeypatch.setattr(legacy, "MAX_PAGES", 2)
+    sim = sim_factory(make_world(n_plants=30, n_insects=0))
+    platform = _legacy(tmp_path, sim, per_page=10)
+    pages = list(platform.get_new_observations(0))  # type: ignore[attr-defined]
+    assert [o.id for p in pages for o in p.observations] == list(range(1010, 1030))  # the newest 20
+    gap = [r.reason for p in pages for r in p.rejected]
+    assert len(gap) == 1 and "between id 0 and 1010" in gap[0]
+
+
+def test_a_short_page_does_not_end_the_walk_before_the_cursor(sim_factory: Factory, tmp_path: Path) -> None:
+    sim = sim_factory(make_world(n_plants=25, n_insects=0))
+    platform = _legacy(tmp_path, sim, per_page=10)
+    ids = [o.id for p in platform.get_new_observations(0) for o in p.observations]  # type: ignore[attr-defined]
+    assert ids == list(range(1000, 1025))
+    listed = [r.query["page"] for r in sim.requests if r.path == "/observations.json"]
+    assert listed == [["1"], ["2"], ["3"], ["4"]]  # page 3 held 5, page 4 was empty: the end
