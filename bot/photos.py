@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import PIL.Image
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from bot import __version__
@@ -234,7 +235,7 @@ class _Fetcher:
             return result("budget", str(exc))
         except _TooLarge as exc:
             return result("too_large", str(exc), int(exc.args[1]) if len(exc.args) > 1 else 0)
-        except (requests.RequestException, OSError, _HttpStatus) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _HttpStatus) as exc:
             return result("failed", _one_line(exc))
         try:
             image = decode_image(data, self.cfg.photos.max_pixels, self.decode_size)
@@ -269,7 +270,8 @@ class _Fetcher:
         chunks: list[bytes] = []
         total = 0
         try:
-            for chunk in resp.iter_content(CHUNK):
+            # read1 returns whatever has arrived, so a server dripping bytes still meets the deadline
+            while chunk := resp.raw.read1(CHUNK, decode_content=True):
                 total += len(chunk)
                 if total > limit:
                     raise _TooLarge(f"more than {limit:,} bytes, over the limit", total)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +59,7 @@ class Files:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.files: dict[str, tuple[bytes, bool]] = {}
         self.seen: list[str] = []
+        self.drip = 0.0  # > 0: send 100 bytes at a time with this pause between
         files = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,8 +76,12 @@ class Files:
                 if declare:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                for i in range(0, len(body), 8192):
-                    self.wfile.write(body[i:i + 8192])
+                step = 100 if files.drip else 8192
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i:i + step])
+                    if files.drip:
+                        self.wfile.flush()
+                        time.sleep(files.drip)
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: object, client_address: object) -> None:
@@ -240,3 +246,13 @@ def test_a_url_that_does_not_parse_is_refused_not_raised() -> None:
                               resolver=no_dns)[9]
     assert [r.status for r in results] == ["refused"]
     assert "URL" in (results[0].error or "")
+
+
+def test_a_server_dripping_bytes_is_cut_off_at_the_time_limit(files: Files) -> None:
+    files.files["/photos/7/medium.jpg"] = (b"\xff" * 8000, True)
+    files.drip = 0.1  # 8 s for the whole file
+    started = time.monotonic()
+    [result] = download_photos([obs(7, files.url + "/photos/7/square.jpg")], config(timeout_seconds=1.0),
+                               resolver=no_dns)[7]
+    assert result.status == "failed" and "longer than 1 s" in (result.error or "")
+    assert time.monotonic() - started < 4.0  # cut at the limit, not when the server is done
