@@ -10,7 +10,7 @@ import torch
 from sqlalchemy import func, select
 
 from bot.classifier import Classifier, build_model, save_bundle
-from bot.config import Config, load_config
+from bot.config import Config
 from bot.cycle import run_cycle
 from bot.platforms import create_platform
 from bot.sim.faults import FaultPlan, FaultRule
@@ -18,6 +18,7 @@ from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, labels_for, make_world
 from bot.store import Store
 from bot.store.models import DecisionRow, ObservationRow
+from tests.support.simconfig import sim_config
 
 
 @pytest.fixture
@@ -31,21 +32,7 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     bundle = save_bundle(tmp_path / "bundle", name="tiny", version="1", arch="resnet18",
                          model=build_model("resnet18", len(labels)), labels=labels, input_size=32, resize_size=32)
     with SimServer(world) as sim:
-        (tmp_path / "c.toml").write_text(f"""
-[platform]
-api_url = "{sim.api_url}"
-site_url = "{sim.url}"
-requests_per_second = 50.0
-requests_per_minute = 3000
-ratelimit_path = "{tmp_path / 'rl.sqlite3'}"
-[model]
-path = "{bundle.path}"
-[posting]
-mode = "dry-run"
-[store]
-database = "{tmp_path / 'db.sqlite3'}"
-""")
-        cfg = load_config(tmp_path / "c.toml")
+        cfg = sim_config(tmp_path, sim, bundle.path)
         store = Store(cfg.database_path)
         yield sim, cfg, store, Classifier(bundle, threads=1), plants
         store.close()

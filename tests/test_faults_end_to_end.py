@@ -15,7 +15,6 @@ import torch
 from sqlalchemy import func, select
 
 from bot.classifier import Classifier, build_model, save_bundle
-from bot.config import load_config
 from bot.cycle import run_cycle
 from bot.platforms import create_platform
 from bot.sim.faults import FaultPlan
@@ -23,6 +22,7 @@ from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, labels_for, make_world
 from bot.store import Store
 from bot.store.models import DecisionRow
+from tests.support.simconfig import sim_config
 
 FAULTS = [
     "GET /v1/observations*=status:500@0.12",
@@ -49,24 +49,8 @@ def test_fault_mix_every_observation_decided_once_at_most_one_request_a_second(t
     bundle = save_bundle(tmp_path / "bundle", name="tiny", version="1", arch="resnet18",
                          model=build_model("resnet18", len(labels)), labels=labels, input_size=32, resize_size=32)
     with SimServer(world, faults=FaultPlan.parse(FAULTS, seed=11)) as sim:
-        config = tmp_path / "config.toml"
-        config.write_text(f"""
-[platform]
-api_url = "{sim.api_url}"
-site_url = "{sim.url}"
-requests_per_second = 1.0
-ratelimit_path = "{tmp_path / 'ratelimit.sqlite3'}"
-timeout_seconds = 5.0
-[photos]
-timeout_seconds = 5.0
-[model]
-path = "{bundle.path}"
-[posting]
-mode = "dry-run"
-[store]
-database = "{tmp_path / 'db.sqlite3'}"
-""")
-        cfg = load_config(config)
+        cfg = sim_config(tmp_path, sim, bundle.path, requests_per_second=1.0,
+                         extra="[photos]\ntimeout_seconds = 5.0")
         store = Store(cfg.database_path)
         platform = create_platform(cfg, dry_run=True, store=store)
         classifier = Classifier(bundle, batch_size=64)
