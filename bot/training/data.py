@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from bot.classifier import read_labels
 from bot.domain import Label
 from bot.errors import UsageError
+from bot.training.dataset import read_csv
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +35,7 @@ def manifest_photos(manifest: Path, labels: list[Label]) -> ManifestPhotos:
     A photo without an observation id is its own observation.  Labels not in `labels` are counted
     and left out; the caller decides whether that is an error.
     """
-    try:
-        with manifest.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            rows = list(reader)
-    except FileNotFoundError:
-        raise UsageError(f"manifest {manifest} not found") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"manifest {manifest}: unreadable CSV ({exc})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise UsageError(f"manifest {manifest}: missing column(s) {', '.join(missing)}")
+    rows = read_csv(manifest, REQUIRED_COLUMNS, "manifest")
     index = {lab.name: lab.index for lab in labels}
     out = ManifestPhotos([], [], [], [], {})
     for line, row in enumerate(rows, start=2):

@@ -60,7 +60,8 @@ class DatasetSummary:
 # ---------------------------------------------------------------- small CSV readers
 
 
-def _read_csv(path: Path, required: Sequence[str], what: str) -> list[dict[str, str]]:
+def read_csv(path: Path, required: Sequence[str], what: str) -> list[dict[str, str]]:
+    """Rows with keys and values stripped; a missing file, bad CSV or missing column is a one-line UsageError."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -89,7 +90,7 @@ def read_taxonomy(path: Path) -> list[TaxonomyRow]:
     """taxonomy.csv: name,genus,family and optionally taxon_id,genus_taxon_id,family_taxon_id."""
     out: list[TaxonomyRow] = []
     seen: set[str] = set()
-    for line, row in enumerate(_read_csv(path, ("name", "genus", "family"), "taxonomy"), start=2):
+    for line, row in enumerate(read_csv(path, ("name", "genus", "family"), "taxonomy"), start=2):
         where = f"taxonomy {path} line {line}"
         if not row["name"]:
             raise UsageError(f"{where}: name is empty")
@@ -107,7 +108,7 @@ def read_taxonomy(path: Path) -> list[TaxonomyRow]:
 
 def read_tags(path: Path, root: Path) -> dict[Path, str]:
     """tags.csv: path (relative to ROOT, or absolute), tag -> {resolved path: tag}."""
-    return {(root / row["path"]).resolve(): row["tag"].lower() for row in _read_csv(path, ("path", "tag"), "tags")
+    return {(root / row["path"]).resolve(): row["tag"].lower() for row in read_csv(path, ("path", "tag"), "tags")
             if row["path"]}
 
 
