@@ -15,7 +15,7 @@ import numpy as np
 
 from bot.domain import Label
 from bot.sim.model import SimObservation, SimTaxon, SimUser, World
-from tests.support.designed_model import build_designed_bundle, make_prototypes
+from tests.support.designed_model import build_designed_bundle, make_prototypes, spread_target, taxonomy_labels
 
 FAMILIES = {201: "Rosaceae", 203: "Fagaceae"}
 GENERA = {301: ("Rosa", 201), 302: ("Rubus", 201), 304: ("Quercus", 203), 305: ("Fragaria", 201),
@@ -30,20 +30,11 @@ OPT_OUT_TAG = "no-plantbot"
 
 
 def labels() -> list[Label]:
-    out = []
-    for i, sid in enumerate(SPECIES_IDS):
-        name, gid = SPECIES[sid]
-        gname, fid = GENERA[gid]
-        out.append(Label(i, sid, name, "species", gid, gname, fid, FAMILIES[fid]))
-    return out
+    return taxonomy_labels(SPECIES, GENERA, FAMILIES)
 
 
 def _target(weights: dict[int, float]) -> np.ndarray:
-    v = np.array([weights.get(sid, 0.0) for sid in SPECIES_IDS])
-    free = [i for i in range(len(v)) if v[i] == 0]
-    if free:
-        v[free] = (1.0 - v.sum()) / len(free)
-    return v
+    return spread_target(weights, SPECIES_IDS)
 
 
 # prototype -> (probabilities, expected decision kind, taxon)

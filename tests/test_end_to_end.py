@@ -25,7 +25,7 @@ from bot.sim.model import SimObservation, SimTaxon, SimUser, World
 from bot.sim.server import SimServer
 from bot.store import Store
 from bot.store.models import DecisionRow, PhotoRow, PredictionRow
-from tests.support.designed_model import build_designed_bundle
+from tests.support.designed_model import build_designed_bundle, spread_target, taxonomy_labels
 
 # Plantae > Rosaceae (Rosa: 401, 402; Rubus: 403), Asteraceae (Bellis: 404, 405), Fagaceae (Quercus: 406),
 # Pinaceae (Pinus: 407), Sapindaceae (Acer: 408)
@@ -36,28 +36,14 @@ SPECIES = {401: ("Rosa canina", 301), 402: ("Rosa gallica", 301), 403: ("Rubus i
            404: ("Bellis perennis", 303), 405: ("Bellis annua", 303), 406: ("Quercus robur", 304),
            407: ("Pinus pinea", 305), 408: ("Acer campestre", 306)}
 SPECIES_IDS = list(SPECIES)
-N = len(SPECIES_IDS)
 
 
 def labels() -> list[Label]:
-    out = []
-    for i, sid in enumerate(SPECIES_IDS):
-        name, gid = SPECIES[sid]
-        gname, fid = GENERA[gid]
-        out.append(Label(i, sid, name, "species", gid, gname, fid, FAMILIES[fid]))
-    return out
+    return taxonomy_labels(SPECIES, GENERA, FAMILIES)
 
 
 def target(weights: dict[int, float]) -> np.ndarray:
-    """A probability vector: the given species weights, the rest spread evenly."""
-    v = np.zeros(N)
-    for sid, w in weights.items():
-        v[SPECIES_IDS.index(sid)] = w
-    rest = 1.0 - v.sum()
-    free = [i for i in range(N) if v[i] == 0]
-    if free:
-        v[free] = rest / len(free)
-    return v
+    return spread_target(weights, SPECIES_IDS)
 
 
 @dataclass

@@ -84,3 +84,23 @@ def make_prototypes(n: int, size: tuple[int, int] = (96, 72), seed: int = 0, qua
         img.save(buf, "JPEG", quality=quality)
         out.append(buf.getvalue())
     return out
+
+
+def taxonomy_labels(species: dict[int, tuple[str, int]], genera: dict[int, tuple[str, int]],
+                    families: dict[int, str]) -> list[Label]:
+    """Labels in `species` order, from {species id: (name, genus id)}, {genus id: (name, family id)}
+    and {family id: name}."""
+    out = []
+    for i, (sid, (name, gid)) in enumerate(species.items()):
+        gname, fid = genera[gid]
+        out.append(Label(i, sid, name, "species", gid, gname, fid, families[fid]))
+    return out
+
+
+def spread_target(weights: dict[int, float], species_ids: Sequence[int]) -> np.ndarray:
+    """A probability vector: the given species weights, the rest of the mass spread evenly over the others."""
+    v = np.array([weights.get(sid, 0.0) for sid in species_ids])
+    free = [i for i in range(len(v)) if v[i] == 0]
+    if free:
+        v[free] = (1.0 - v.sum()) / len(free)
+    return v
