@@ -60,9 +60,10 @@ def community_acts(sim: SimServer, cases: list[Case] = CASES) -> None:
                     comment.hidden = True
 
 
-def sim_config(tmp_path: Path, sim: SimServer) -> Config:
+def sim_config(tmp_path: Path, sim: SimServer, flavor: str = "inat-v1") -> Config:
     cfg = Config()
     p = cfg.platform
+    p.flavor = flavor
     p.api_url, p.site_url = sim.api_url, sim.url
     p.photo_hosts = ["127.0.0.1"]
     p.ratelimit_path = str(tmp_path / "ratelimit.sqlite3")
@@ -78,17 +79,27 @@ def sim() -> Iterator[SimServer]:
         yield server
 
 
-def test_refresh_against_the_simulator_classifies_every_case(sim: SimServer, tmp_path: Path) -> None:
-    cfg = sim_config(tmp_path, sim)
+@pytest.fixture(params=["inat-v1", "legacy"])
+def flavor(request: pytest.FixtureRequest) -> str:
+    """Every audit test runs against both API flavors."""
+    return str(request.param)
+
+
+def test_refresh_against_the_simulator_classifies_every_case(sim: SimServer, tmp_path: Path,
+                                                            flavor: str) -> None:
+    cfg = sim_config(tmp_path, sim, flavor)
     store = Store(cfg.database_path)
     seed(store)
     platform = create_platform(cfg, Secrets(), dry_run=True)
 
     first = refresh_outcomes(store, platform, cfg, now=T0 + timedelta(days=1))
     assert first["checked"] == 12 and first["pending"] == 12  # nobody has weighed in yet
+    assert first["requests"] == len(sim.requests)  # the summary counts what was sent
 
     community_acts(sim)
+    before = len(sim.requests)
     second = refresh_outcomes(store, platform, cfg, now=T0 + timedelta(days=2))
+    assert second["requests"] == len(sim.requests) - before
     assert {k: second[k] for k in ("confirmed", "refined", "contradicted", "pending", "gone")} == \
         {"confirmed": 2, "refined": 2, "contradicted": 3, "pending": 2, "gone": 3}
 
@@ -106,6 +117,11 @@ def test_refresh_against_the_simulator_classifies_every_case(sim: SimServer, tmp
         path = urlparse(req.path).path
         if path.startswith("/v1/observations/"):
             assert len(path.rsplit("/", 1)[1].split(",")) <= 30
+    if flavor == "legacy":  # one batched list read per refresh; single reads only for comments
+        batched = [r for r in sim.requests if r.path == "/observations.json"]
+        assert len(batched) == 2 and all(len(r.query["id[]"]) == 12 for r in batched)
+        singles = {r.path for r in sim.requests if r.path.startswith("/observations/")}
+        assert singles <= {f"/observations/{c.observation_id}.json" for c in CASES if c.post_kind == "comment"}
 
     fig = build_report(store, tmp_path / "report")
     posted, dry = fig["outcomes"]["posted"], fig["outcomes"]["would-post"]
@@ -117,8 +133,8 @@ def test_refresh_against_the_simulator_classifies_every_case(sim: SimServer, tmp
     store.close()
 
 
-def test_deleted_observations_are_not_read_again(sim: SimServer, tmp_path: Path) -> None:
-    cfg = sim_config(tmp_path, sim)
+def test_deleted_observations_are_not_read_again(sim: SimServer, tmp_path: Path, flavor: str) -> None:
+    cfg = sim_config(tmp_path, sim, flavor)
     store = Store(cfg.database_path)
     seed(store, copy.deepcopy(CASES))
     platform = create_platform(cfg, Secrets(), dry_run=True)
@@ -127,25 +143,26 @@ def test_deleted_observations_are_not_read_again(sim: SimServer, tmp_path: Path)
     n_before = len(sim.requests)
     again = refresh_outcomes(store, platform, cfg, now=T0 + timedelta(hours=1))
     assert again["checked"] == 11
-    assert not any("106" in r.path for r in sim.requests[n_before:])
+    assert not any("106" in r.path or "106" in r.query.get("id[]", []) for r in sim.requests[n_before:])
     store.close()
 
 
-def test_cli_audit_refresh(sim: SimServer, tmp_path: Path) -> None:
+def test_cli_audit_refresh(sim: SimServer, tmp_path: Path, flavor: str) -> None:
     from click.testing import CliRunner
 
     from bot.cli import main
 
-    c = sim_config(tmp_path, sim)
+    c = sim_config(tmp_path, sim, flavor)
     store = Store(c.database_path)
     seed(store)
     store.close()
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        f'[platform]\napi_url = "{c.platform.api_url}"\nsite_url = "{c.platform.site_url}"\n'
+        f'[platform]\nflavor = "{flavor}"\napi_url = "{c.platform.api_url}"\nsite_url = "{c.platform.site_url}"\n'
         f'ratelimit_path = "{c.platform.ratelimit_path}"\nrequests_per_second = 1000.0\n'
         f'[store]\ndatabase = "{c.database_path}"\n', encoding="utf-8")
     community_acts(sim)
     result = CliRunner().invoke(main, ["--config", str(cfg), "audit", "refresh", "--limit", "5"])
     assert result.exit_code == 0, result.output
     assert "checked: 5" in result.output and sim.writes == []
+    assert f"requests: {len(sim.requests)}" in result.output

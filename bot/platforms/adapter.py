@@ -43,6 +43,11 @@ class AdapterBase:
         url = self.pcfg.site_url if self.flavor == "legacy" else self.pcfg.api_url
         return f"{self.flavor}:{url.rstrip('/')}"
 
+    @property
+    def requests_sent(self) -> int:
+        """How many requests this adapter has sent so far (what a summary's request count reports)."""
+        return self.session.requests_sent
+
     def get_token(self) -> str:
         """The bot account's own token (renewed when near its end)."""
         return self.tokens.get()

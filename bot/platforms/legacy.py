@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.domain import Comment, Identification, Observation, Taxon, User
 from bot.errors import PlatformError
@@ -28,6 +29,7 @@ from bot.platforms.session import NotFound
 
 log = logging.getLogger(__name__)
 
+IDS_PER_REQUEST = 30  # ids in one batched read (the v1 limit; forks page lists at 30 by default)
 MAX_PAGES = 50  # 10,000 observations a poll at 200 a page: the list API's own paging limit
 
 
@@ -100,17 +102,55 @@ class LegacyPlatform(AdapterBase):
         return doc
 
     def get_observations(self, ids: Sequence[int]) -> list[Observation]:
+        """Observations by id: one list request per `per_page` ids (`id[]=` with
+        `extra=identifications`); a fork that ignores the `id[]` filter is read one observation a
+        request from then on.  Comments are not in the list: an observation with comments is read
+        on its own for them."""
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        raw: dict[int, dict[str, Any]] = {}
+        size = max(1, min(self.pcfg.per_page, IDS_PER_REQUEST))
+        for start in range(0, len(unique), size):
+            chunk = unique[start:start + size]
+            raw.update(self._raw_batch(chunk) if self.batch_reads else self._raw_each(chunk))
         found = []
-        for oid in dict.fromkeys(int(i) for i in ids):
-            try:
-                raw = self._raw_observation(oid)
-            except NotFound:
+        for oid in unique:
+            if oid not in raw:
                 continue
             try:
-                found.append(parse_legacy_observation(raw))
+                found.append(parse_legacy_observation(raw[oid]))
             except (ParseError, ValueError, TypeError) as exc:
                 log.warning("observation %s could not be parsed: %s", oid, exc)
         return found
+
+    batch_reads = True  # False once the fork has shown that it ignores `id[]`
+
+    def _raw_batch(self, chunk: list[int]) -> dict[int, dict[str, Any]]:
+        # Rails reads repeated `id[]=` keys; the session would join a list into one comma string.
+        query = urlencode([("id[]", i) for i in chunk] + [("extra", "identifications"), ("per_page", len(chunk))])
+        doc = self.http.request("GET", f"{self.site}/observations.json?{query}")
+        if not isinstance(doc, list):
+            raise PlatformError(f"GET {self.site}/observations.json: expected a JSON list")
+        got = {raw_id(r): r for r in doc if isinstance(r, dict)}
+        if set(got) - set(chunk) or any("identifications" not in r for r in got.values()):
+            log.info("this fork ignores id[] or extra=identifications; reading observations one by one")
+            self.batch_reads = False
+            return self._raw_each(chunk)
+        for oid, rec in got.items():
+            if oid is not None and int(rec.get("comments_count") or 0) > 0:
+                try:
+                    rec["comments"] = self._raw_observation(oid).get("comments") or []
+                except NotFound:
+                    continue
+        return {oid: r for oid, r in got.items() if oid is not None}
+
+    def _raw_each(self, chunk: list[int]) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        for oid in chunk:
+            try:
+                out[oid] = self._raw_observation(oid)
+            except NotFound:
+                continue
+        return out
 
     def get_identifications(self, observation_id: int) -> list[Identification]:
         raw = self._raw_observation(observation_id)

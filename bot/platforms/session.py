@@ -134,6 +134,7 @@ class PlantBotSession(ClientSession):
         self.lock_path = lock_path
         self.clock = clock
         self.dry_run = dry_run
+        self.requests_sent = 0  # requests that went out on the wire (retries included, dry-run writes not)
         retry = PoliteRetry(total=pcfg.max_retries, backoff_factor=backoff_factor,
                             backoff_jitter=backoff_factor / 2, backoff_max=60.0,
                             status_forcelist=RETRY_STATUSES, respect_retry_after_header=True,
@@ -147,6 +148,7 @@ class PlantBotSession(ClientSession):
 
     def _acquire(self) -> None:
         """Wait for a token (a retry is a request too)."""
+        self.requests_sent += 1
         with self.limiter.ratelimit(BUCKET, delay=True, max_delay=self.max_delay or 60):
             pass
 
@@ -156,6 +158,7 @@ class PlantBotSession(ClientSession):
             prepared = request if isinstance(request, requests.PreparedRequest) else self.prepare_request(request)
             return MockResponse(prepared)
         retry = kwargs.pop("retries", None) or self.retries
+        self.requests_sent += 1
         while True:
             try:
                 return super().send(request, retries=retry, **kwargs)

@@ -129,12 +129,14 @@ def refresh_outcomes(store: Store, platform: Platform, cfg: Config, *, now: date
     counts: dict[str, int | str] = {k: 0 for k in ("checked", "confirmed", "refined", "contradicted",
                                                      "pending", "gone", "requests")}
     lookup = TaxonLookup(platform)
+    sent_before = getattr(platform, "requests_sent", None)
     done = 0
     for batch in _batches(items):
         ids = list(dict.fromkeys(i.observation_id for i in batch))
         try:
             found = {o.id: o for o in platform.get_observations(ids)}
-            counts["requests"] = int(counts["requests"]) + 1
+            if sent_before is None:  # a platform that does not count its requests: one read a batch
+                counts["requests"] = int(counts["requests"]) + 1
             results = [judge(item, found.get(item.observation_id), lookup, checked_at) for item in batch]
         except PlatformError as exc:  # BudgetExhausted included: stop, keep what is recorded
             log.warning("audit refresh stopped after %d checks: %s", counts["checked"], exc)
@@ -148,5 +150,7 @@ def refresh_outcomes(store: Store, platform: Platform, cfg: Config, *, now: date
         done += len(batch)
         if progress is not None:
             progress(done, len(items))
+    if sent_before is not None:  # observation reads and taxon look-ups alike, retries included
+        counts["requests"] = int(getattr(platform, "requests_sent", 0)) - int(sent_before)
     log.info("audit refresh: %s", counts)
     return counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.sim import render
-from bot.sim.model import SimComment, SimIdentification, SimObservation
+from bot.sim.model import SimComment, SimIdentification, SimObservation, World
 from bot.sim.routing import (
     BadRequest,
     Call,
@@ -148,12 +148,21 @@ def observation_detail(ctx: render.Ctx, obs: SimObservation) -> dict[str, Any]:
     return doc
 
 
+def _with_extra(ctx: render.Ctx, obs: SimObservation, extra: set[str]) -> dict[str, Any]:
+    """A list element; `extra=identifications` adds them, as the Rails list does (comments never)."""
+    doc = observation(ctx, obs)
+    if "identifications" in extra:
+        doc["identifications"] = [identification(ctx, obs, i) for i in obs.identifications]
+    return doc
+
+
 def list_observations(srv: SimServer, call: Call) -> Reply:
     page, per_page = paging(call)
     with srv.lock:
         found = select_observations(srv, call)
         ctx = srv.render_ctx(call)
-        chunk = [observation(ctx, o) for o in found[(page - 1) * per_page: page * per_page]]
+        extra = set(call.values("extra"))
+        chunk = [_with_extra(ctx, o, extra) for o in found[(page - 1) * per_page: page * per_page]]
     headers = {"X-Total-Entries": str(len(found)), "X-Page": str(page), "X-Per-Page": str(per_page)}
     return json_reply(chunk, headers=headers)
 
@@ -242,18 +251,44 @@ def delete_comment(srv: SimServer, call: Call) -> Reply:
     return json_reply({})
 
 
+def legacy_taxon(world: World, taxon_id: int) -> dict[str, Any]:
+    """A taxon as the fork's Rails `Taxon#to_json` gives it: ancestry as a slash string of ids (root
+    first, without the taxon itself), parent_id, iconic_taxon_id and the default name; no ancestors[]."""
+    taxon = world.taxa[taxon_id]
+    parents = world.ancestor_ids(taxon_id)[:-1]
+    return {"id": taxon.id, "name": taxon.name, "rank": taxon.rank, "rank_level": render.rank_level(taxon),
+            "ancestry": "/".join(str(a) for a in parents) or None, "parent_id": taxon.parent_id,
+            "iconic_taxon_id": render.iconic_taxon_id(world, taxon.id), "is_active": True,
+            "observations_count": 0, "listed_taxa_count": 0, "unique_name": taxon.name.lower(),
+            "source_id": None, "name_provider": None, "locked": False, "wikipedia_title": None,
+            "wikipedia_summary": None, "featured_at": None, "auto_description": True,
+            "conservation_status": None, "conservation_status_name": None,
+            "created_at": "2008-03-01T00:00:00-08:00", "updated_at": "2020-01-01T00:00:00-08:00",
+            "photo_url": None, "image_url": None, "common_name": None,
+            "default_name": {"id": taxon.id, "name": taxon.name, "lexicon": "Scientific Names",
+                             "is_valid": True, "taxon_id": taxon.id}}
+
+
+def show_taxon(srv: SimServer, call: Call) -> Reply:
+    """GET /taxa/{id}.json."""
+    with srv.lock:
+        taxon_id = to_int(call.params["id"], "id")
+        if taxon_id not in srv.world.taxa:
+            return error_reply(404, "Not found")
+        return json_reply(legacy_taxon(srv.world, taxon_id))
+
+
 def search_taxa(srv: SimServer, call: Call) -> Reply:
+    """GET /taxa/search.json?q=: a bare list of taxa, names starting with the query first."""
     query = (call.value("q") or "").lower()
+    rank = call.value("rank")
     page, per_page = paging(call)
     with srv.lock:
         world = srv.world
-        hits = sorted((t for t in world.taxa.values() if query in t.name.lower()),
+        hits = sorted((t for t in world.taxa.values()
+                       if query in t.name.lower() and (rank is None or t.rank == rank)),
                       key=lambda t: (not t.name.lower().startswith(query), t.name))
-        results = [{"id": t.id, "name": t.name, "rank": t.rank, "rank_level": render.rank_level(t),
-                    "ancestry": "/".join(str(a) for a in world.ancestor_ids(t.id)[:-1]) or None,
-                    "iconic_taxon_id": render.iconic_taxon_id(world, t.id),
-                    "iconic_taxon_name": t.iconic_taxon_name, "is_active": True, "common_name": None}
-                   for t in hits[(page - 1) * per_page: page * per_page]]
+        results = [legacy_taxon(world, t.id) for t in hits[(page - 1) * per_page: page * per_page]]
     return json_reply(results, headers={"X-Total-Entries": str(len(hits))})
 
 
@@ -274,5 +309,6 @@ ROUTES: list[Route] = [
     route("POST", r"/comments\.json", create_comment),
     route("DELETE", r"/comments/(?P<id>[0-9]+)\.json", delete_comment),
     route("GET", r"/taxa/search\.json", search_taxa),
+    route("GET", r"/taxa/(?P<id>[0-9]+)\.json", show_taxon),
     route("GET", r"/users/edit\.json", users_edit),
 ]

@@ -11,7 +11,16 @@ from bot.config import Secrets
 from bot.errors import AuthError
 from bot.platforms import create_platform
 from bot.sim.server import SimServer
-from tests.platforms.conftest import BOT_LOGIN, SPECIES_A, SPECIES_B, grant_secrets, make_config, make_world
+from tests.platforms.conftest import (
+    BOT_LOGIN,
+    GENUS,
+    PLANTAE,
+    SPECIES_A,
+    SPECIES_B,
+    grant_secrets,
+    make_config,
+    make_world,
+)
 
 Factory = Callable[..., SimServer]
 
@@ -45,6 +54,32 @@ def test_reads_by_id(sim: SimServer, tmp_path: Path) -> None:
     assert [o.id for o in got] == [1001, 1003]
     assert [i.id for i in platform.get_identifications(1001)] == [90001]  # type: ignore[attr-defined]
     assert [t.id for t in platform.search_taxa("Fakea", "species")] == [SPECIES_A, SPECIES_B]  # type: ignore
+
+
+def test_taxon_lookup_search_and_ancestry(sim: SimServer, tmp_path: Path) -> None:
+    """What editing a proposal's taxon, `labels resolve` and `dataset from-platform` rely on."""
+    platform = _legacy(tmp_path, sim)
+    taxon = platform.get_taxon(SPECIES_B)  # type: ignore[attr-defined]
+    assert (taxon.id, taxon.name, taxon.rank) == (SPECIES_B, "Fakea nigra", "species")
+    assert taxon.ancestor_ids == (PLANTAE, GENUS, SPECIES_B) and taxon.is_within(PLANTAE)
+    genus = platform.get_taxon(taxon.ancestor_ids[-2])  # type: ignore[attr-defined]
+    assert (genus.name, genus.rank) == ("Fakea", "genus")
+    assert platform.get_taxon(999999) is None  # type: ignore[attr-defined]
+    found = platform.search_taxa("Fakea nigra", "species")  # type: ignore[attr-defined]
+    assert [(t.id, t.ancestor_ids) for t in found] == [(SPECIES_B, (PLANTAE, GENUS, SPECIES_B))]
+    assert [t.id for t in platform.search_taxa("fakea", "genus")] == [GENUS]  # type: ignore[attr-defined]
+    paths = [r.path for r in sim.requests]
+    assert f"/taxa/{SPECIES_B}.json" in paths and "/taxa/search.json" in paths
+
+
+def test_batched_reads_by_id_with_identifications(sim: SimServer, tmp_path: Path) -> None:
+    platform = _legacy(tmp_path, sim)
+    got = platform.get_observations(list(range(1000, 1010)) + [99999])  # type: ignore[attr-defined]
+    assert sorted(o.id for o in got) == [i for i in range(1000, 1010) if i in sim.world.observations]
+    listed = [r for r in sim.requests if r.path == "/observations.json"]
+    assert len(listed) == 1 and len(listed[0].query["id[]"]) == 11
+    assert {o.id: [i.id for i in o.identifications] for o in got}[1001] == [90001]
+    assert platform.requests_sent == len(sim.requests)  # type: ignore[attr-defined]
 
 
 def test_password_grant_form_writes_and_whoami(sim: SimServer, tmp_path: Path) -> None:

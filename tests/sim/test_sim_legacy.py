@@ -82,3 +82,15 @@ def test_taxa_search_and_current_user(sim: SimServer) -> None:
     assert requests.get(f"{sim.url}/users/edit.json", headers=auth, timeout=10).json()["login"] == "plantbot"
     assert requests.get(f"{sim.url}/users/edit.json", timeout=10).status_code == 401
     assert requests.get(f"{sim.url}/observations/17.json", timeout=10).status_code == 404
+
+
+def test_taxon_show_in_the_forks_shape(sim: SimServer) -> None:
+    shown = requests.get(f"{sim.url}/taxa/{RUBIGINOSA}.json", timeout=10)
+    assert shown.status_code == 200
+    taxon = shown.json()
+    assert (taxon["id"], taxon["rank"], taxon["parent_id"]) == (RUBIGINOSA, "species", ROSA)
+    assert taxon["ancestry"] == f"{PLANTAE}/{ROSACEAE}/{ROSA}"  # ids, root first, without itself
+    assert "ancestors" not in taxon and taxon["default_name"]["name"] == taxon["name"]
+    assert requests.get(f"{sim.url}/taxa/99999999.json", timeout=10).status_code == 404
+    found = requests.get(f"{sim.url}/taxa/search.json", params={"q": "ros", "rank": "genus"}, timeout=10).json()
+    assert [t["id"] for t in found] == [ROSA] and set(found[0]) == set(taxon)
