@@ -306,8 +306,34 @@ def test_from_platform_retries_failed_photos_next_run(world: World, tmp_path: Pa
         collect_from_platform(WorldPlatform(world), tmp_path, other, fetch=Fetcher(world), progress=False)
 
 
+class NoTaxaPlatform(WorldPlatform):
+    """A platform whose taxon look-ups fail (the legacy flavor's state before its taxon routes)."""
+
+    def get_taxon(self, taxon_id: int) -> Taxon | None:
+        return None
+
+
+def test_failed_taxon_lookups_are_not_cached_and_zero_species_is_an_error(world: World, tmp_path: Path) -> None:
+    import json
+
+    from bot.errors import PlantBotError
+
+    opts = CollectOptions(min_photos=3, max_species=3, filters=(("place_id", PLACE_ID),))
+    fetch = Fetcher(world)
+    with pytest.raises(PlantBotError, match="0 species: all 3 candidates were left out") as err:
+        collect_from_platform(NoTaxaPlatform(world), tmp_path, opts, fetch=fetch, progress=False)
+    assert err.value.exit_code == 1 and fetch.fetched == []  # nothing downloaded for nothing
+    assert json.loads((tmp_path / "taxa.json").read_text(encoding="utf-8")) == {}  # no failure kept
+    summary = collect_from_platform(WorldPlatform(world), tmp_path, opts, fetch=fetch, progress=False)
+    assert summary.species == 3 and not summary.skipped
+    with pytest.raises(PlantBotError, match="has 1000 photos"):
+        collect_from_platform(WorldPlatform(world), tmp_path / "other", CollectOptions(
+            min_photos=1000, filters=(("place_id", PLACE_ID),)), fetch=fetch, progress=False)
+
+
+@pytest.mark.parametrize("flavor", ["inat-v1", "legacy"])
 def test_from_platform_command_against_the_simulator(world: World, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     monkeypatch: pytest.MonkeyPatch, flavor: str) -> None:
     from bot.sim.server import SimServer
     from bot.training import collect
 
@@ -327,7 +353,7 @@ def test_from_platform_command_against_the_simulator(world: World, tmp_path: Pat
     monkeypatch.setattr(collect, "photo_fetcher", flaky_fetcher)
     with SimServer(world) as sim:
         config = tmp_path / "config.toml"
-        config.write_text(f'[platform]\napi_url = "{sim.api_url}"\nsite_url = "{sim.url}"\n'
+        config.write_text(f'[platform]\nflavor = "{flavor}"\napi_url = "{sim.api_url}"\nsite_url = "{sim.url}"\n'
                           f'requests_per_second = 50.0\nrequests_per_minute = 3000\n'
                           f'ratelimit_path = "{tmp_path / "rl.sqlite3"}"\nextra_photo_hosts = ["127.0.0.1"]\n')
         args = ["--config", str(config), "dataset", "from-platform", "--place-id", str(PLACE_ID),
@@ -341,4 +367,9 @@ def test_from_platform_command_against_the_simulator(world: World, tmp_path: Pat
     assert len(photo_gets) == len(expected) and max(photo_gets.values()) == 1
     rows = _rows(tmp_path / "ds" / "train.csv") + _rows(tmp_path / "ds" / "test.csv")
     assert sorted(int(Path(r["path"]).stem) for r in rows) == sorted(expected)
-    assert "3 species" in second.output
+    assert "3 species" in second.output and "left out" not in second.output
+    labels = read_labels(tmp_path / "ds" / "labels.csv")  # genus and family resolved on either flavor
+    for lab in labels:
+        genus = world.taxa[world.taxa[lab.taxon_id].parent_id]  # type: ignore[index]
+        assert (lab.genus_taxon_id, lab.genus) == (genus.id, genus.name)
+        assert lab.family == world.taxa[genus.parent_id].name  # type: ignore[index]

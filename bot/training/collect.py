@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot import photos
 from bot.config import Config
 from bot.domain import Label, Observation, Taxon
-from bot.errors import BudgetExhausted, PlatformError, UsageError
+from bot.errors import BudgetExhausted, PlantBotError, PlatformError, UsageError
 from bot.imaging import ImageDecodeError, decode_image
 from bot.platforms.base import ObservationPage
 from bot.training.dataset import DatasetSummary, ManifestRow, split_groups, write_split
@@ -205,9 +205,12 @@ def _lineage(platform: ListingPlatform, state: _State, rec: dict[str, Any]) -> t
         ancestors = [a for a in (taxon.ancestor_ids if taxon else ()) if a != rec["taxon_id"]]
     for aid in reversed(ancestors):
         key = str(aid)
-        if key not in state.taxa:
+        if not state.taxa.get(key, {}).get("name"):  # an empty name: a failed look-up an older run kept
             taxon = platform.get_taxon(aid)
-            state.taxa[key] = {"name": taxon.name, "rank": taxon.rank} if taxon else {"name": "", "rank": ""}
+            if taxon is None:  # never cached: the next run asks again
+                state.taxa.pop(key, None)
+                continue
+            state.taxa[key] = {"name": taxon.name, "rank": taxon.rank}
         rank = state.taxa[key]["rank"]
         if rank in ("genus", "family") and rank not in found:
             found[rank] = (aid, state.taxa[key]["name"])
@@ -258,6 +261,8 @@ def collect_from_platform(platform: ListingPlatform, out: Path, opts: CollectOpt
         chosen = _select(observations, opts)
         labels, skipped = _labels(platform, state, observations, chosen)
         state.save()
+        if not labels:
+            raise EmptyDataset(_why_empty(observations, chosen, skipped, opts))
         keep = {lab.taxon_id for lab in labels}
         selected = [rec for rec in observations.values() if rec["taxon_id"] in keep]
         todo = [(int(pid), url) for rec in selected for pid, url in rec["photos"]]
@@ -265,6 +270,20 @@ def collect_from_platform(platform: ListingPlatform, out: Path, opts: CollectOpt
     if failed:
         skipped.append(f"{failed} photo(s) failed (see {out / 'failed.jsonl'}); run again to retry them")
     return _write(state, selected, labels, opts, skipped)
+
+
+class EmptyDataset(PlantBotError):
+    """Nothing to train on: no species passed selection (exit 1; what was fetched is kept)."""
+
+
+def _why_empty(observations: dict[int, dict[str, Any]], chosen: list[int], skipped: list[str],
+               opts: CollectOptions) -> str:
+    if not observations:
+        return "0 species: the platform listed no research-grade plant observation with photos for this query"
+    if not chosen:
+        return (f"0 species: none of the {len(observations)} observations' species has {opts.min_photos} "
+                "photos (lower --min-photos)")
+    return f"0 species: all {len(chosen)} candidates were left out, e.g. {skipped[0]}; run again to retry"
 
 
 def _labels(platform: ListingPlatform, state: _State, observations: dict[int, dict[str, Any]],
