@@ -16,6 +16,7 @@ from bot.report.retract import retract_model_version, withdraw_post
 from bot.sim.server import SimServer
 from bot.store.db import Store
 from bot.store.models import DecisionRow, OutcomeRow, PostRow, ReviewActionRow
+from bot.store.posting import status_report
 from tests.audit_helpers import T0, Case, seed
 from tests.test_audit_sim import make_world, sim_config
 
@@ -67,6 +68,8 @@ def test_withdraws_the_versions_identifications_once(sim: SimServer, store: Stor
     assert sorted((p.remote_id, p.status, p.user_login) for p in ledger) == [(6001, "posted", "alice"),
                                                                             (6002, "posted", "alice")]
     assert {a.moderator for a in actions} == {"alice"} and len(actions) == 2
+    with store.session() as s:  # `plantbot status` counts each post once, by its current state
+        assert status_report(s).posts == {"posted": 3, "withdrawn": 2}
 
     again = retract_model_version(store, platform, cfg, version="v1", token=token, user_login="alice",
                                   dry_run=False)

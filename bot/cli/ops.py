@@ -88,7 +88,7 @@ def _print_status(doc: dict[str, Any]) -> None:
         table.add_row(f"  {kind}", str(queue.get(kind, 0)))
     posts = doc["posts"]
     table.add_row("posts", str(sum(posts.values())))
-    for st in ("posted", "intent", "retry", "failed", "skipped"):
+    for st in ("posted", "withdrawn", "intent", "retry", "failed", "skipped"):
         if st in posts or st in ("posted", "failed"):
             table.add_row(f"  {st}", str(posts.get(st, 0)))
     table.add_row("retries due now", str(doc["retry_due"]))

@@ -209,6 +209,20 @@ class StatusReport:
     retry_due: int = 0
 
 
+def post_state_counts(s: Session) -> dict[str, int]:
+    """Posts by current state, each counted once: a post whose withdrawal went out is `withdrawn`
+    (the withdrawal is a second ledger row, not a second post); any other post counts by its status."""
+    withdrawn = select(PostRow.observation_id, PostRow.model_version).where(
+        PostRow.action == "withdraw", PostRow.status == "posted")
+    gone = {(o, v) for o, v in s.execute(withdrawn).all()}
+    counts: dict[str, int] = {}
+    for oid, version, status in s.execute(select(PostRow.observation_id, PostRow.model_version, PostRow.status)
+                                          .where(PostRow.action == "post")).all():
+        state = "withdrawn" if status == "posted" and (oid, version) in gone else str(status)
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
 def status_report(s: Session, now: datetime | None = None) -> StatusReport:
     at = now or utcnow()
     last = s.scalar(select(CycleRow).order_by(CycleRow.started_at.desc(), CycleRow.id.desc()).limit(1))
@@ -222,8 +236,7 @@ def status_report(s: Session, now: datetime | None = None) -> StatusReport:
     queue = {k: n for k, n in s.execute(
         select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
         .group_by(DecisionRow.kind)).all()}
-    posts = {k: n for k, n in s.execute(
-        select(PostRow.status, func.count()).group_by(PostRow.status)).all()}
+    posts = post_state_counts(s)
     since = at - timedelta(hours=24)
     errors: list[str] = []
     for c in s.scalars(select(CycleRow).where(CycleRow.started_at >= since).order_by(CycleRow.id)):
