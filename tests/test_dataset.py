@@ -177,6 +177,9 @@ def test_labels_resolve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert result.exit_code == 1
     assert "unmapped: Rosa nonexistens" in result.output and "ambiguous: Morus (genus)" in result.output
     assert read_labels(path)[1].taxon_id == 43  # written in place, the resolved ones filled
+    again = _invoke(["labels", "resolve", str(out), "--overwrite"])  # every id looked up and written again
+    assert again.exit_code == 0, again.output
+    assert "2 labels, 6 ids filled (0 changed)" in again.output
 
 
 # ---------------------------------------------------------------- from-platform

@@ -146,6 +146,19 @@ def test_resume_refuses_a_checkpoint_of_another_arch(tiny: Path, tmp_path: Path)
         train(tiny_options(tiny, tmp_path, arch="mobilenet_v3_small", epochs=2, resume=True))
 
 
+def test_cli_no_progress_prints_epoch_lines_and_resume_without_checkpoint_says_so(tiny: Path,
+                                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(main, [
+        "train", str(tiny / "train.csv"), "--labels", str(tiny / "labels.csv"), "--out", str(out), "--arch",
+        "resnet18", "--epochs", "2", "--batch-size", "8", "--input-size", "32", "--workers", "0", "--device",
+        "cpu", "--no-progress", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert f"no checkpoint at {out / CHECKPOINT_NAME}" in result.output
+    assert [line.split(":")[0] for line in result.output.splitlines() if line.startswith("epoch ")] == [
+        "epoch 1", "epoch 2"]
+
+
 def test_unknown_label_in_manifest_is_a_one_line_error(tiny: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "bad.csv"
     manifest.write_text("path,label,observation_id,tag\nx.jpg,Nonexistus plantae,1,\n")
@@ -158,7 +171,7 @@ def test_unknown_label_in_manifest_is_a_one_line_error(tiny: Path, tmp_path: Pat
 # ---------------------------------------------------------------- DistributedDataParallel
 
 DDP_SCRIPT = """
-import os, sys, torch
+import json, os, sys, torch
 from pathlib import Path
 torch.set_num_threads(1)
 from bot.training.train import TrainOptions, train
@@ -167,6 +180,7 @@ result = train(TrainOptions(manifest=data / "train.csv", labels=data / "labels.c
                             epochs=1, batch_size=3, input_size=32, workers=0, device="cpu", progress=False,
                             max_steps=2, seed=int(os.environ["RANK"]) * 7))
 torch.save(result.model.state_dict(), out / f"rank{result.rank}-of-{result.world_size}.pt")
+(out / f"history{result.rank}.json").write_text(json.dumps(result.history))
 """
 
 
@@ -188,6 +202,13 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(tiny: Path, tmp_path: Pat
     initial = torch.load(out / CHECKPOINT_NAME, weights_only=True)
     assert initial["epoch"] == 1
     assert (out / "model.toml").exists()  # written once, by rank 0
+    # the epoch's loss/accuracy are reduced over both ranks: one line, the same figures in every history
+    histories = [json.loads((out / f"history{r}.json").read_text()) for r in (0, 1)]
+    assert [h["loss"] for h in histories[0]] == [h["loss"] for h in histories[1]]
+    assert [h["accuracy"] for h in histories[0]] == [h["accuracy"] for h in histories[1]]
+    lines = [line for line in proc.stdout.splitlines() if "epoch 1:" in line]
+    assert len(lines) == 1 and f"loss {histories[0][0]['loss']:.3f}" in lines[0]
+    assert initial["history"][0]["loss"] == histories[0][0]["loss"]
 
 
 # ---------------------------------------------------------------- acceptance: it learns

@@ -105,7 +105,8 @@ def resolve_cmd(state: State, labels_csv: Path, out: Path | None, overwrite: boo
     result = resolve_labels(labels, _platform(state), overwrite=overwrite)
     target = out or labels_csv
     write_labels(target, result.labels)
-    click.echo(f"{len(labels)} labels, {result.filled} ids filled; wrote {target}")
+    changed = f" ({result.changed} changed)" if overwrite else ""
+    click.echo(f"{len(labels)} labels, {result.filled} ids filled{changed}; wrote {target}")
     for line in result.unmapped:
         click.echo(f"unmapped: {line}")
     for line in result.ambiguous:

@@ -42,8 +42,10 @@ def train_cmd(manifest: Path, labels: Path, out: Path, arch: str, init: Path | N
 
     Multi-GPU: `torchrun --nproc_per_node N -m bot train ...` (DistributedDataParallel).
     """
-    from bot.training.train import TrainOptions, train
+    from bot.training.train import CHECKPOINT_NAME, TrainOptions, train
 
+    if resume and not (out / CHECKPOINT_NAME).is_file():
+        click.echo(f"--resume: no checkpoint at {out / CHECKPOINT_NAME}; training from epoch 1")
     result = train(TrainOptions(
         manifest=manifest, labels=labels, out=out, arch=arch, init=init, epochs=epochs, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, schedule=schedule, input_size=input_size, workers=workers,

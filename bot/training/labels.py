@@ -29,7 +29,8 @@ class Resolution:
     labels: list[Label]
     unmapped: list[str] = field(default_factory=list)  # one line each: "name (rank): why"
     ambiguous: list[str] = field(default_factory=list)
-    filled: int = 0  # ids written by this run
+    filled: int = 0  # ids written by this run (with --overwrite: every id looked up again)
+    changed: int = 0  # of those, ids that differ from what the file held
 
     @property
     def ok(self) -> bool:
@@ -47,6 +48,7 @@ class _Resolver:
         self.unmapped: list[str] = []
         self.ambiguous: list[str] = []
         self.filled = 0
+        self.changed = 0
 
     def matches(self, name: str, rank: str) -> list[Taxon]:
         """Exact (case-insensitive) name matches at `rank`; plants preferred over homonyms elsewhere."""
@@ -66,8 +68,8 @@ class _Resolver:
             return current
         found = self.matches(name, rank)
         if len(found) == 1:
-            if found[0].id != current:
-                self.filled += 1
+            self.filled += 1
+            self.changed += int(current is not None and found[0].id != current)
             return found[0].id
         if not found:
             _add_once(self.unmapped, f"{name} ({rank}): no taxon with exactly this name")
@@ -96,7 +98,7 @@ def resolve_labels(labels: list[Label], platform: TaxaSearch, overwrite: bool = 
     out = _clear_shared_taxa(out, r.ambiguous)
     log.info("labels resolve: %d ids filled, %d unmapped, %d ambiguous", r.filled, len(r.unmapped),
              len(r.ambiguous))
-    return Resolution(out, r.unmapped, r.ambiguous, r.filled)
+    return Resolution(out, r.unmapped, r.ambiguous, r.filled, r.changed)
 
 
 def _clear_shared_taxa(labels: list[Label], ambiguous: list[str]) -> list[Label]:

@@ -6,16 +6,22 @@ import logging
 from types import TracebackType
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 log = logging.getLogger(__name__)
 
 
 class EpochProgress:
-    """A no-op when disabled (ranks other than 0, tests), so the loop never has to ask."""
+    """A no-op bar when disabled (ranks other than 0, --no-progress), so the loop never has to ask.
 
-    def __init__(self, enabled: bool = True) -> None:
+    `lines`: print one line per epoch (also without the bar); only rank 0 does, with figures reduced
+    over every rank.
+    """
+
+    def __init__(self, enabled: bool = True, lines: bool = True) -> None:
         self.enabled = enabled
+        self.lines = lines
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
@@ -48,7 +54,9 @@ class EpochProgress:
         val = stats.get("val_top1")
         line = (f"epoch {stats['epoch']}: loss {stats['loss']:.3f}  acc {stats['accuracy']:.3f}  "
                 f"{stats['images_per_s']:.0f} img/s" + (f"  val top-1 {val:.3f}" if val is not None else ""))
+        if not self.lines:
+            return
         if self._progress is not None:
             self._progress.console.print(line)
         else:
-            log.info(line)
+            Console(highlight=False).print(line)

@@ -181,8 +181,22 @@ def _autocast(device: torch.device) -> Any:
     return nullcontext()
 
 
+def _reduce(ddp: Dist, device: torch.device, loss_sum: float, correct: int, seen: int,
+            seconds: float) -> tuple[float, int, int, float]:
+    """The epoch's figures over every rank (sums; the slowest rank's time), so the one line printed
+    and the history agree; each rank alone saw only its shard."""
+    if not ddp.enabled:
+        return loss_sum, correct, seen, seconds
+    sums = torch.tensor([loss_sum, float(correct), float(seen)], dtype=torch.float64, device=device)
+    slowest = torch.tensor([seconds], dtype=torch.float64, device=device)
+    dist.all_reduce(sums, op=dist.ReduceOp.SUM)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    return float(sums[0]), int(sums[1]), int(sums[2]), float(slowest[0])
+
+
 def _run_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-               device: torch.device, epoch: int, opts: TrainOptions, bar: EpochProgress) -> EpochStats:
+               device: torch.device, epoch: int, opts: TrainOptions, bar: EpochProgress,
+               ddp: Dist = Dist()) -> EpochStats:
     model.train()
     start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
     total = len(loader) if opts.max_steps is None else min(len(loader), opts.max_steps)
@@ -204,7 +218,7 @@ def _run_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, optim
         seen += n
         elapsed = time.perf_counter() - start
         bar.advance(loss_sum / seen, correct / seen, seen / max(elapsed, 1e-9))
-    seconds = time.perf_counter() - start
+    loss_sum, correct, seen, seconds = _reduce(ddp, device, loss_sum, correct, seen, time.perf_counter() - start)
     return EpochStats(epoch, loss_sum / max(seen, 1), correct / max(seen, 1), seen / max(seconds, 1e-9), seconds)
 
 
@@ -264,6 +278,8 @@ def _train(opts: TrainOptions, ddp: Dist, device: torch.device, labels: list[Lab
             start_epoch, history = state["epoch"] + 1, list(state["history"])
             _stretch_schedule(scheduler, opts.epochs)
             log.info("resuming from %s after epoch %d", ckpt_path, state["epoch"])
+        else:
+            log.warning("--resume: no checkpoint at %s; training from epoch 1", ckpt_path)
     net: nn.Module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if ddp.enabled else model
     paths, targets, tags = data
@@ -271,11 +287,11 @@ def _train(opts: TrainOptions, ddp: Dist, device: torch.device, labels: list[Lab
     val_loader = _loader(PhotoDataset(*val_data, opts.input_size, train=False), opts, Dist(), device, False) \
         if val_data and ddp.main else None
     criterion = nn.CrossEntropyLoss(weight=class_weights(targets, len(labels)).to(device))
-    with EpochProgress(enabled=opts.progress and ddp.main) as bar:
+    with EpochProgress(enabled=opts.progress and ddp.main, lines=ddp.main) as bar:
         for epoch in range(start_epoch, opts.epochs + 1):
             if isinstance(loader.sampler, DistributedSampler):
                 loader.sampler.set_epoch(epoch)
-            stats = _run_epoch(net, loader, criterion, optimizer, device, epoch, opts, bar)
+            stats = _run_epoch(net, loader, criterion, optimizer, device, epoch, opts, bar, ddp)
             scheduler.step()
             if val_loader is not None:
                 stats.val_top1 = validate(model, val_loader, device)
