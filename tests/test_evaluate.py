@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from bot.domain import Label
-from bot.training import metrics
+from bot.training import metrics, plots
 from bot.training.plots import write_report
 
 TAXA = [("A", "G1", "F1"), ("B", "G1", "F1"), ("C", "G2", "F1"), ("D", "G3", "F2"), ("E", "G3", "F2"),
@@ -154,11 +154,33 @@ def test_confusion_and_taxonomic_order() -> None:
     assert matrix.tolist() == [[1, 0, 1], [0, 1, 0], [0, 0, 1]]
 
 
+def test_top1_top5_by_number_of_photos(result: dict) -> None:
+    rows = {r["n_photos"]: (r["observations"], r["top1"], r["top5"]) for r in result["by_photos"]}
+    assert rows == {"all": (6, pytest.approx(4 / 6), pytest.approx(5 / 6)),
+                    1: (3, pytest.approx(1 / 3), pytest.approx(2 / 3)), 2: (1, 1.0, 1.0), 3: (1, 1.0, 1.0),
+                    "4+": (1, 1.0, 1.0)}
+
+
+def test_sparse_confusion_with_family_and_genus_blocks(result: dict) -> None:
+    conf = result["confusion"]
+    assert conf["cells"] == [[0, 0, 1], [1, 1, 1], [2, 0, 1], [3, 3, 1], [4, 5, 1], [5, 5, 1]]
+    assert conf["order"] == [0, 1, 2, 3, 4, 5, 6] and conf["labels"] == 7
+    assert conf["family_starts"] == [3, 5, 6] and conf["genus_starts"] == [2, 3, 5, 6]
+    image = plots.confusion_image(conf)
+    assert image[2].tolist() == [1, 0, 0, 0, 0, 0, 0] and image[6].sum() == 0  # row-normalised; G unseen
+
+
+def test_cutoff_points_carry_their_support(result: dict) -> None:
+    rows = [r for r in result["cutoff_curve"] if r["n_photos"] == "all"]
+    points = {c: (kept, low) for c, _, kept, low in plots.accuracy_points(rows)}
+    assert points[0.0] == (6, True) and points[0.9] == (1, True)  # 6 observations: all below 10
+    many = [{"cutoff": 0.0, "top1": 0.5, "kept": 12}, {"cutoff": 0.5, "top1": None, "kept": 0}]
+    assert plots.accuracy_points(many) == [(0.0, 0.5, 12, False)]
+
+
 def test_report_files(tmp_path, result: dict) -> None:
-    probs, truth, _, _ = metrics.average_by_observation(*photo_arrays())
-    matrix = metrics.confusion(truth, metrics.ranking(probs)[:, 0], len(LABELS))
     (tmp_path / "metrics.json").write_text(json.dumps(result))
-    paths = write_report(tmp_path, result, matrix, LABELS)
+    paths = write_report(tmp_path, result, LABELS)
     for path in paths[:2]:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (tmp_path / "index.html").read_text()

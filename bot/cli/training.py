@@ -59,9 +59,13 @@ def train_cmd(manifest: Path, labels: Path, out: Path, arch: str, init: Path | N
 
 
 @click.command("evaluate")
-@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.argument("manifest", type=_file)
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False), required=False)
+@click.argument("manifest", type=_file, required=False)
 @click.option("--out", type=_path, required=True, help="Folder for metrics.json, the PNGs and index.html.")
+@click.option("--predictions", type=_file, default=None,
+              help="JSON Lines of another system's top-k per photo (instead of BUNDLE and MANIFEST).")
+@click.option("--labels", "labels_csv", type=_file, default=None,
+              help="labels.csv (name, genus, family) that --predictions names refer to.")
 @click.option("--tencrop/--no-tencrop", default=None, help="Average ten crops per photo (default: config).")
 @click.option("--cutoff", type=click.FloatRange(0, 1), default=None,
               help="Cutoff of the decision rule (default: the config's [decision] cutoff).")
@@ -71,13 +75,29 @@ def train_cmd(manifest: Path, labels: Path, out: Path, arch: str, init: Path | N
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--no-progress", is_flag=True)
 @pass_state
-def evaluate_cmd(state: State, bundle: Path, manifest: Path, out: Path, tencrop: bool | None,
-                 cutoff: float | None, targets: tuple[float, ...], device: str | None, batch_size: int | None,
-                 no_progress: bool) -> None:
-    """Measure BUNDLE on the labelled photos of MANIFEST; writes OUT/metrics.json and OUT/index.html."""
-    from bot.training.evaluate import EvalOptions, evaluate
+def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: Path, predictions: Path | None,
+                 labels_csv: Path | None, tencrop: bool | None, cutoff: float | None, targets: tuple[float, ...],
+                 device: str | None, batch_size: int | None, no_progress: bool) -> None:
+    """Measure BUNDLE on the labelled photos of MANIFEST; writes OUT/metrics.json and OUT/index.html.
+
+    Or measure another system's predictions: `evaluate --predictions FILE --labels labels.csv --out DIR`.
+    """
+    from bot.errors import UsageError
 
     cfg = state.config
+    if predictions is not None:
+        if bundle is not None or manifest is not None or labels_csv is None:
+            raise UsageError("--predictions takes --labels and no BUNDLE or MANIFEST")
+        from bot.training.predictions import evaluate_predictions
+
+        result = evaluate_predictions(predictions, labels_csv, out,
+                                      cfg.decision.cutoff if cutoff is None else cutoff, targets or (0.8, 0.9))
+        _echo_result(result, out)
+        return
+    if bundle is None or manifest is None:
+        raise UsageError("give BUNDLE and MANIFEST, or --predictions FILE --labels labels.csv")
+    from bot.training.evaluate import EvalOptions, evaluate
+
     result = evaluate(EvalOptions(
         bundle=bundle, manifest=manifest, out=out,
         tencrop=cfg.model.tencrop if tencrop is None else tencrop,
@@ -85,6 +105,11 @@ def evaluate_cmd(state: State, bundle: Path, manifest: Path, out: Path, tencrop:
         targets=targets or (0.8, 0.9), device=device or cfg.model.device,
         batch_size=batch_size or cfg.model.batch_size, progress=not no_progress,
     ))
+    _echo_result(result, out)
+
+
+def _echo_result(result: dict, out: Path) -> None:  # type: ignore[type-arg]
+    """The headline numbers, the rule's outcome and where the report is."""
     rule = result["rule"]
 
     def pct(v: float | None) -> str:
@@ -95,6 +120,8 @@ def evaluate_cmd(state: State, bundle: Path, manifest: Path, out: Path, tencrop:
     click.echo(f"rule at cutoff {rule['cutoff']:.2f}: " + ", ".join(
         f"{k} {rule[k]['count']} ({pct(rule[k]['precision'])} right)" for k in ("species", "genus", "family"))
         + f", abstain {rule['abstain']['count']}")
+    for note in result.get("notes", []):
+        click.echo(f"note: {note}")
     click.echo(f"report: {out / 'index.html'}")
 
 

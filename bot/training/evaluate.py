@@ -18,6 +18,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.classifier import Classifier, ModelBundle, load_bundle
+from bot.domain import Label
 from bot.errors import UsageError
 from bot.training import metrics
 from bot.training.data import manifest_photos
@@ -80,9 +81,7 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
     result = metrics.summary(probs[ok], truth, obs_ids, bundle.labels, opts.cutoff, opts.targets)
     result.update(_context(bundle, opts, photos_failed=int((~ok).sum()),
                            unknown=sum(photos.unknown_labels.values())))
-    obs_probs, obs_truth, _, _ = metrics.average_by_observation(probs[ok], truth, obs_ids)
-    matrix = metrics.confusion(obs_truth, metrics.ranking(obs_probs)[:, 0], len(bundle.labels))
-    write_outputs(opts.out, result, matrix, bundle)
+    write_outputs(opts.out, result, bundle.labels)
     return result
 
 
@@ -97,8 +96,9 @@ def _context(bundle: ModelBundle, opts: EvalOptions, photos_failed: int, unknown
     }
 
 
-def write_outputs(out: Path, result: dict[str, Any], matrix: np.ndarray, bundle: ModelBundle) -> None:
+def write_outputs(out: Path, result: dict[str, Any], labels: Sequence[Label]) -> None:
+    """metrics.json, the figures and index.html: the figures are drawn from what metrics.json holds."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    write_report(out, result, matrix, bundle.labels)
+    write_report(out, result, labels)
     log.info("evaluation written to %s", out)

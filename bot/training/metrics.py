@@ -103,7 +103,12 @@ def cutoff_curve(
     """Figure 2: for each photo-count group and cutoff, accuracy over the observations kept
     (top probability >= cutoff) and the fraction discarded.  Empty groups give nulls."""
     top_prob = np.max(probs, axis=1) if len(probs) else np.zeros(0)
-    hit1, hit5 = topk_hits(probs, truth, 1), topk_hits(probs, truth, 5)
+    return curve_from_hits(top_prob, topk_hits(probs, truth, 1), topk_hits(probs, truth, 5), n_photos, cutoffs)
+
+
+def curve_from_hits(top_prob: np.ndarray, hit1: np.ndarray, hit5: np.ndarray, n_photos: np.ndarray,
+                    cutoffs: Sequence[float] = CUTOFFS) -> list[dict[str, Any]]:
+    """The cutoff curve from per-observation top probability and top-1/top-5 hits (any input path)."""
     curve: list[dict[str, Any]] = []
     for group in PHOTO_GROUPS:
         in_group = _group_mask(np.asarray(n_photos), group)
@@ -174,6 +179,39 @@ def taxonomic_order(labels: Sequence[Label]) -> list[int]:
     return sorted(range(len(labels)), key=lambda i: (labels[i].family, labels[i].genus, labels[i].name))
 
 
+def by_photos(hit1: np.ndarray, hit5: np.ndarray, n_photos: np.ndarray) -> list[dict[str, Any]]:
+    """Top-1/top-5 per number of photos in the observation (what Figure 2 shows at cutoff 0)."""
+    out = []
+    for group in PHOTO_GROUPS:
+        mask = _group_mask(np.asarray(n_photos), group)
+        out.append({"n_photos": group, "observations": int(mask.sum()), "top1": mean_or_none(hit1[mask]),
+                    "top5": mean_or_none(hit5[mask])})
+    return out
+
+
+def boundaries(labels: Sequence[Label], order: Sequence[int], rank: str) -> list[int]:
+    """Positions k in `order` where a new family (genus) starts, k >= 1: the lines Figure 3 draws."""
+    names = [(labels[i].family if rank == "family" else (labels[i].family, labels[i].genus)) for i in order]
+    return [k for k in range(1, len(names)) if names[k] != names[k - 1]]
+
+
+def sparse_confusion(truth: np.ndarray, predicted: np.ndarray, labels: Sequence[Label]) -> dict[str, Any]:
+    """The confusion matrix as metrics.json keeps it: non-zero cells [true, predicted, count] by label
+    index, the taxonomic order of the plot's axes and where its family and genus blocks start."""
+    truth = np.asarray(truth, dtype=np.int64)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    n = max(len(labels), 1)
+    keys, counts = np.unique(truth * n + predicted, return_counts=True)
+    order = taxonomic_order(labels)
+    return {
+        "labels": len(labels),
+        "cells": [[int(k // n), int(k % n), int(c)] for k, c in zip(keys, counts, strict=True)],
+        "order": order,
+        "family_starts": boundaries(labels, order, "family"),
+        "genus_starts": boundaries(labels, order, "genus"),
+    }
+
+
 def confusion(truth: np.ndarray, predicted: np.ndarray, n_labels: int) -> np.ndarray:
     """Counts [true, predicted]."""
     matrix = np.zeros((n_labels, n_labels), dtype=np.int64)
@@ -192,13 +230,16 @@ def summary(
     """Every key of metrics.json from photo-level probabilities."""
     photo_truth = np.asarray(photo_truth, dtype=np.int64)
     probs, truth, n_photos, _ = average_by_observation(photo_probs, photo_truth, observation_ids)
-    curve = cutoff_curve(probs, truth, n_photos)
+    hit1, hit5 = topk_hits(probs, truth, 1), topk_hits(probs, truth, 5)
+    top_prob = np.max(probs, axis=1) if len(probs) else np.zeros(0)
+    curve = curve_from_hits(top_prob, hit1, hit5, n_photos)
+    best = ranking(probs)[:, 0] if len(probs) else np.zeros(0, dtype=np.int64)
     return {
         "photos": int(len(photo_truth)),
         "observations": int(len(truth)),
         "labels": len(labels),
-        "top1": mean_or_none(topk_hits(probs, truth, 1)),
-        "top5": mean_or_none(topk_hits(probs, truth, 5)),
+        "top1": mean_or_none(hit1),
+        "top5": mean_or_none(hit5),
         "photo_top1": mean_or_none(topk_hits(photo_probs, photo_truth, 1)),
         "photo_top5": mean_or_none(topk_hits(photo_probs, photo_truth, 5)),
         "genus_top1": rank_top1(probs, truth, labels, "genus"),
@@ -207,4 +248,6 @@ def summary(
         "cutoff_curve": curve,
         "rule": rule_outcome(probs, truth, labels, cutoff),
         "target_cutoffs": target_cutoffs(curve, targets),
+        "by_photos": by_photos(hit1, hit5, n_photos),
+        "confusion": sparse_confusion(truth, best, labels),
     }

@@ -14,14 +14,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bot.domain import Label  # noqa: E402
-from bot.training.metrics import PHOTO_GROUPS, taxonomic_order  # noqa: E402
+from bot.training.metrics import PHOTO_GROUPS  # noqa: E402
 
 CUTOFF_PNG = "cutoff_curve.png"
 CONFUSION_PNG = "confusion_matrix.png"
 
 
+LOW_SUPPORT = 10  # an accuracy resting on fewer kept observations is drawn hollow, its count shown
+
+
+def accuracy_points(rows: Sequence[dict[str, Any]]) -> list[tuple[float, float, int, bool]]:
+    """(cutoff, top-1, kept observations, low support) for each cutoff with any kept observation."""
+    return [(r["cutoff"], r["top1"], int(r.get("kept") or 0), int(r.get("kept") or 0) < LOW_SUPPORT)
+            for r in rows if r["top1"] is not None]
+
+
 def plot_cutoff_curve(curve: Sequence[dict[str, Any]], path: Path) -> None:
-    """Figure 2: top-1 over the kept observations and fraction discarded, per number of photos."""
+    """Figure 2: top-1 over the kept observations and fraction discarded, per number of photos.
+
+    Accuracy points carry how many observations they rest on: the `all` curve is labelled with its
+    counts, and any point resting on fewer than LOW_SUPPORT observations is hollow."""
     fig, (acc_ax, disc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     for group in PHOTO_GROUPS:
         rows = [r for r in curve if r["n_photos"] == group and r["discarded"] is not None]
@@ -30,13 +42,23 @@ def plot_cutoff_curve(curve: Sequence[dict[str, Any]], path: Path) -> None:
         n = rows[0].get("observations", "")
         style = {"linewidth": 2.5, "color": "black"} if group == "all" else {}
         name = f"{group} photo{'s' if group != 1 else ''} (n={n})" if group != "all" else f"all (n={n})"
-        acc = [(r["cutoff"], r["top1"]) for r in rows if r["top1"] is not None]
-        if acc:
-            acc_ax.plot(*zip(*acc, strict=True), marker="o", markersize=3, label=name, **style)
+        points = accuracy_points(rows)
+        if points:
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            line, = acc_ax.plot(xs, ys, label=name, **style)
+            firm = [p for p in points if not p[3]]
+            low = [p for p in points if p[3]]
+            acc_ax.scatter([p[0] for p in firm], [p[1] for p in firm], s=12, color=line.get_color(), zorder=3)
+            acc_ax.scatter([p[0] for p in low], [p[1] for p in low], s=18, facecolors="none",
+                           edgecolors=line.get_color(), zorder=3)
+            if group == "all":
+                for x, y, kept, _ in points[::2]:
+                    acc_ax.annotate(str(kept), (x, y), textcoords="offset points", xytext=(0, 5), fontsize=6,
+                                    ha="center")
         disc_ax.plot([r["cutoff"] for r in rows], [r["discarded"] for r in rows], marker="o", markersize=3,
                      label=name, **style)
-    acc_ax.set(title="Top-1 accuracy of kept observations", xlabel="cutoff (top probability)",
-               ylabel="accuracy", ylim=(0, 1.02), xlim=(0, 0.95))
+    acc_ax.set(title=f"Top-1 of kept observations (numbers: kept; hollow: < {LOW_SUPPORT})",
+               xlabel="cutoff (top probability)", ylabel="accuracy", ylim=(0, 1.08), xlim=(0, 0.95))
     disc_ax.set(title="Fraction discarded", xlabel="cutoff (top probability)", ylabel="fraction",
                 ylim=(0, 1.02), xlim=(0, 0.95))
     for ax in (acc_ax, disc_ax):
@@ -47,28 +69,47 @@ def plot_cutoff_curve(curve: Sequence[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_confusion(matrix: np.ndarray, labels: Sequence[Label], path: Path) -> None:
+MAX_CELLS = 1000  # larger label sets are drawn in blocks of neighbouring labels (taxonomic order)
+
+
+def confusion_image(conf: dict[str, Any]) -> np.ndarray:
+    """The row-normalised matrix in taxonomic order, from metrics.json's sparse cells; label sets
+    above MAX_CELLS are binned so 6,000 labels never make a 6,000 x 6,000 array."""
+    n = int(conf["labels"])
+    side = min(n, MAX_CELLS)
+    position = np.empty(n, dtype=np.int64)
+    position[np.asarray(conf["order"], dtype=np.int64)] = np.arange(n)
+    m = np.zeros((side, side), dtype=np.float64)
+    if conf["cells"]:
+        cells = np.asarray(conf["cells"], dtype=np.int64)
+        rows, cols = position[cells[:, 0]] * side // n, position[cells[:, 1]] * side // n
+        np.add.at(m, (rows, cols), cells[:, 2])
+    totals = m.sum(axis=1, keepdims=True)
+    return np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
+
+
+def plot_confusion(conf: dict[str, Any], labels: Sequence[Label], path: Path) -> None:
     """Figure 3: row-normalised confusion matrix, labels ordered by family then genus, with family
-    boundaries drawn so that confusions within a family stand out."""
-    order = taxonomic_order(labels)
-    m = matrix[np.ix_(order, order)].astype(np.float64)
-    rows = m.sum(axis=1, keepdims=True)
-    m = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
-    n = len(order)
-    side = min(24.0, max(5.0, 0.18 * n + 3))
-    fig, ax = plt.subplots(figsize=(side, side))
+    boundaries (solid) and genus boundaries (dotted) drawn so confusions within a group stand out."""
+    m = confusion_image(conf)
+    n, side = int(conf["labels"]), m.shape[0]
+    fig_side = min(24.0, max(5.0, 0.18 * side + 3))
+    fig, ax = plt.subplots(figsize=(fig_side, fig_side))
     image = ax.imshow(m, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true label's observations")
-    families = [labels[i].family for i in order]
-    for k in range(1, n):
-        if families[k] != families[k - 1]:
-            ax.axhline(k - 0.5, color="white", linewidth=0.6)
-            ax.axvline(k - 0.5, color="white", linewidth=0.6)
+    scale = side / max(n, 1)
+    genus = np.asarray(conf["genus_starts"], dtype=np.float64) * scale - 0.5
+    family = np.asarray(conf["family_starts"], dtype=np.float64) * scale - 0.5
+    for lines in (ax.hlines, ax.vlines):
+        lines(genus, -0.5, side - 0.5, colors="white", linestyles="dotted", linewidths=0.4)
+        lines(family, -0.5, side - 0.5, colors="white", linestyles="solid", linewidths=0.8)
     if n <= 80:
-        names = [labels[i].name for i in order]
+        names = [labels[i].name for i in conf["order"]]
         ax.set_xticks(range(n), names, rotation=90, fontsize=6)
         ax.set_yticks(range(n), names, fontsize=6)
-    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (observations), by family then genus")
+    binned = "" if side == n else f" ({n} labels in {side} blocks)"
+    ax.set(xlabel="predicted", ylabel="true",
+           title=f"Confusion matrix (observations), by family then genus{binned}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -96,6 +137,10 @@ def render_index(result: dict[str, Any]) -> str:
     targets = "".join(
         f"<tr><td>{_fmt(t['precision'])}</td><td>{_fmt(t['cutoff'])}</td><td>{_fmt(t['top1'])}</td>"
         f"<td>{_fmt(t['discarded'])}</td></tr>" for t in result.get("target_cutoffs", []))
+    by_photos = "".join(
+        f"<tr><td>{_fmt(r['n_photos'])}</td><td>{_fmt(r['observations'])}</td><td>{_fmt(r['top1'])}</td>"
+        f"<td>{_fmt(r['top5'])}</td></tr>" for r in result.get("by_photos", []))
+    notes = "".join(f"<p><strong>Note:</strong> {html.escape(str(n))}</p>" for n in result.get("notes", []))
     title = html.escape(f"{model.get('name', 'model')} {model.get('version', '')}".strip())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Evaluation of {title}</title>
@@ -105,7 +150,9 @@ th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}}img{{max-width:10
 <p>arch {html.escape(str(model.get('arch', '')))}, input {_fmt(model.get('input_size'))} px,
 ten-crop {_fmt(result.get('tencrop'))}; manifest {_fmt(result.get('manifest'))}.
 Per-observation numbers average the probabilities of the observation's photos.</p>
-<h2>Key numbers</h2><table>{numbers}</table>
+{notes}<h2>Key numbers</h2><table>{numbers}</table>
+<h2>Top-1 and top-5 by number of photos per observation</h2>
+<table><tr><th>photos</th><th>observations</th><th>top-1</th><th>top-5</th></tr>{by_photos}</table>
 <h2>The bot's rule at cutoff {_fmt(rule.get('cutoff'))}</h2>
 <table><tr><th>decision</th><th>count</th><th>precision</th></tr>{rule_rows}</table>
 <h2>Cutoffs reaching a target precision (species top-1 of kept observations)</h2>
@@ -117,10 +164,10 @@ Per-observation numbers average the probabilities of the observation's photos.</
 """
 
 
-def write_report(out: Path, result: dict[str, Any], matrix: np.ndarray, labels: Sequence[Label]) -> list[Path]:
-    """Writes the two PNGs and index.html into `out`; returns their paths."""
+def write_report(out: Path, result: dict[str, Any], labels: Sequence[Label]) -> list[Path]:
+    """Writes the two PNGs and index.html into `out` from metrics.json's content; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     plot_cutoff_curve(result["cutoff_curve"], out / CUTOFF_PNG)
-    plot_confusion(matrix, labels, out / CONFUSION_PNG)
+    plot_confusion(result["confusion"], labels, out / CONFUSION_PNG)
     (out / "index.html").write_text(render_index(result), encoding="utf-8")
     return [out / CUTOFF_PNG, out / CONFUSION_PNG, out / "index.html"]
