@@ -13,6 +13,7 @@ from bot.config import Secrets
 from bot.platforms import create_platform
 from bot.report.outcomes import refresh_outcomes
 from bot.report.retract import retract_model_version, withdraw_post
+from bot.sim.model import SimUser
 from bot.sim.server import SimServer
 from bot.store.db import Store
 from bot.store.models import DecisionRow, OutcomeRow, PostRow, ReviewActionRow
@@ -164,5 +165,34 @@ def test_cli_retract_dry_run_and_yes(sim: SimServer, store: Store, tmp_path: Pat
     no = runner.invoke(main, ["--config", str(cfg), "retract", "--model-version", "v1"], input="n\n")
     assert no.exit_code == 0 and "nothing withdrawn" in no.output and sim.writes == []
     yes = runner.invoke(main, ["--config", str(cfg), "retract", "--model-version", "v1", "--yes"])
-    assert yes.exit_code == 0, yes.output
+    assert yes.exit_code == 1, yes.output  # bob's identification is still current: not done
     assert len(sim.writes) == 2 and current(sim)[6001] is False
+    assert "1 identification(s) of model version v1 are still current" in yes.output
+    assert "bob: 1 (observations 203): posted under bob's own account: bob must withdraw them" in yes.output
+
+
+def test_review_mode_retract_with_the_bots_token_names_each_moderator_and_fails(
+        sim: SimServer, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review mode: everything was posted under the moderators' accounts; the bot withdraws nothing."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    from bot.store.withdrawals import left_standing
+
+    cfg = tmp_path / "config.toml"
+    c = sim_config(tmp_path, sim)
+    cfg.write_text(
+        f'[platform]\napi_url = "{c.platform.api_url}"\nsite_url = "{c.platform.site_url}"\n'
+        f'ratelimit_path = "{c.platform.ratelimit_path}"\nrequests_per_second = 1000.0\n'
+        f'[store]\ndatabase = "{store.database}"\n', encoding="utf-8")
+    with sim.lock:
+        sim.world.users[9] = SimUser(9, "plantbot")
+    monkeypatch.setenv("PLANTBOT_API_TOKEN", sim.issue_jwt("plantbot"))
+    result = CliRunner().invoke(main, ["--config", str(cfg), "retract", "--model-version", "v1", "--yes"])
+    assert result.exit_code == 1 and sim.writes == []
+    assert "3 identification(s) of model version v1 are still current" in result.output
+    assert "alice: 2 (observations 201, 202)" in result.output and "bob: 1 (observations 203)" in result.output
+    with store.session() as s:  # the review UI's Withdraw page lists the same
+        standing = left_standing(s)
+    assert {login: [p.remote_id for p in posts] for login, posts in standing.items()} == {
+        "alice": [6001, 6002], "bob": [6003]}

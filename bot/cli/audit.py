@@ -113,8 +113,27 @@ def retract(state: State, model_version: str, dry_run: bool, yes: bool) -> None:
     finally:
         store.close()
     _print_retractions(done, "result")
-    if any(r.status == "failed" for r in done):
-        raise SystemExit(1)
+    _report_left(done, model_version)
+
+
+def _report_left(done: list[Retraction], version: str) -> None:
+    """Per moderator, what is still current; exit 1 when anything is."""
+    from bot.report.retract import left_by_author
+
+    left = left_by_author(done)
+    if not left:
+        click.echo(f"every identification of model version {version} is withdrawn")
+        return
+    total = sum(len(rows) for rows in left.values())
+    click.echo(f"{total} identification(s) of model version {version} are still current:", err=True)
+    for login, rows in left.items():
+        failed = sum(r.status == "failed" for r in rows)
+        obs = ", ".join(str(r.observation_id) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+        why = (f"{failed} failed, run retract again; " if failed else "") + \
+            (f"posted under {login}'s own account: {login} must withdraw them (review UI, Withdraw page)"
+             if failed < len(rows) else "")
+        click.echo(f"  {login}: {len(rows)} (observations {obs}): {why.rstrip('; ')}", err=True)
+    raise SystemExit(1)
 
 
 def _print_retractions(rows: list[Retraction], title: str) -> None:

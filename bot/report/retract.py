@@ -18,6 +18,7 @@ from bot.report.outcomes import utcnow
 from bot.store.audit import current_posted_identifications, withdraw_row
 from bot.store.db import Store
 from bot.store.models import DecisionRow, PostRow, ReviewActionRow
+from bot.store.withdrawals import mark_retracted
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,9 @@ def retract_model_version(store: Store, platform: Platform, cfg: Config, *, vers
     dry = dry_run or platform.dry_run
     if not dry and (token is None or not user_login):
         raise AuthError("withdrawing needs the author's token and login (set PLANTBOT_API_TOKEN)")
+    if not dry:
+        with store.session() as s:
+            mark_retracted(s, version)
     out: list[Retraction] = []
     for post_id, decision_id, obs_id, remote_id, taxon_id, author in posts:
         if user_login is not None and author != user_login:
@@ -126,3 +130,13 @@ def retract_model_version(store: Store, platform: Platform, cfg: Config, *, vers
             status = withdraw_post(store, platform, post_id=post_id, token=token, user_login=user_login)
         out.append(Retraction(post_id, decision_id, obs_id, remote_id, taxon_id, author, status))
     return out
+
+
+def left_by_author(rows: list[Retraction]) -> dict[str, list[Retraction]]:
+    """What a retract run could not withdraw itself, per author login (their own withdrawal needed;
+    failed ones are retried by the next run)."""
+    out: dict[str, list[Retraction]] = {}
+    for r in rows:
+        if r.status in ("other-author", "failed"):
+            out.setdefault(r.user_login, []).append(r)
+    return dict(sorted(out.items()))

@@ -19,6 +19,7 @@ from bot.config import Config, Secrets
 from bot.platforms.base import Platform
 from bot.store.db import Store
 from bot.web import auth, views
+from bot.web import withdraw as _withdraw  # noqa: F401  (adds its routes to views.bp)
 from bot.web.context import EXTENSION, WebContext, web_context
 from bot.web.security import CSRF_FIELD, SESSION_ID, TokenVault, check_csrf, csrf_token
 

@@ -26,8 +26,9 @@ BASE_TIME = datetime(2026, 3, 1, 12, 0, 0)
 
 
 def make_config(sim: Any, state_dir: Path, mode: str = "review",
-                moderators: tuple[str, ...] = (MODERATOR,)) -> Config:
+                moderators: tuple[str, ...] = (MODERATOR,), flavor: str = "inat-v1") -> Config:
     cfg = Config()
+    cfg.platform.flavor = flavor
     cfg.platform.ratelimit_path = str(state_dir / "ratelimit.sqlite3")
     cfg.platform.api_url = sim.api_url
     cfg.platform.site_url = sim.url

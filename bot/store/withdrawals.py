@@ -1,0 +1,86 @@
+"""What a retracted model version left standing, and each moderator's own posted identifications.
+
+In review mode identifications are posted under each moderator's own account, so only that
+moderator can withdraw them: `plantbot retract` marks the version retracted and lists who still has
+what; the review UI's Withdraw page reads the same rows here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.store.audit import current_posted_identifications
+from bot.store.models import DecisionRow, KeyValueRow, PostRow
+
+RETRACTED_PREFIX = "retracted-model-version:"
+
+
+@dataclass(frozen=True)
+class StandingPost:
+    """A posted identification that is still current as far as our ledger knows."""
+
+    post_id: int
+    decision_id: int
+    observation_id: int
+    remote_id: int
+    taxon_id: int | None
+    taxon_name: str | None
+    model_version: str
+    user_login: str
+    retracted: bool  # its model version was retracted: its author should withdraw it
+
+
+def mark_retracted(s: Session, version: str) -> None:
+    """Remembers that `version` was retracted (the Withdraw page lists what it left standing)."""
+    key = RETRACTED_PREFIX + version
+    now = datetime.now(UTC).replace(tzinfo=None)
+    row = s.get(KeyValueRow, key)
+    if row is None:
+        s.add(KeyValueRow(key=key, value=now.isoformat(timespec="seconds"), updated_at=now))
+
+
+def retracted_versions(s: Session) -> list[str]:
+    keys = s.scalars(select(KeyValueRow.key).where(KeyValueRow.key.startswith(RETRACTED_PREFIX)))
+    return sorted(k[len(RETRACTED_PREFIX):] for k in keys)
+
+
+def _standing(s: Session, posts: list[PostRow], retracted: set[str]) -> list[StandingPost]:
+    names = dict(s.execute(select(DecisionRow.id, DecisionRow.taxon_name)
+                           .where(DecisionRow.id.in_([p.decision_id for p in posts]))).all())
+    return [StandingPost(p.id, p.decision_id, p.observation_id, p.remote_id or 0, p.taxon_id,
+                         names.get(p.decision_id), p.model_version, p.user_login, p.model_version in retracted)
+            for p in posts]
+
+
+def left_standing(s: Session) -> dict[str, list[StandingPost]]:
+    """Per moderator login, the identifications of retracted versions that are still current."""
+    versions = retracted_versions(s)
+    out: dict[str, list[StandingPost]] = {}
+    for post in _standing(s, [p for v in versions for p in current_posted_identifications(s, v)], set(versions)):
+        out.setdefault(post.user_login, []).append(post)
+    return dict(sorted(out.items()))
+
+
+def own_posted_identifications(s: Session, login: str, limit: int = 200) -> list[StandingPost]:
+    """The moderator's own posted, not withdrawn identifications, retracted versions first, newest first."""
+    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == "posted")
+    posts = list(s.scalars(
+        select(PostRow).where(PostRow.action == "post", PostRow.kind == "identification", PostRow.status == "posted",
+                              PostRow.user_login == login, PostRow.remote_id.is_not(None),
+                              PostRow.decision_id.not_in(withdrawn))
+        .order_by(PostRow.id.desc()).limit(limit)))
+    standing = _standing(s, posts, set(retracted_versions(s)))
+    return sorted(standing, key=lambda p: not p.retracted)
+
+
+def get_standing_post(s: Session, post_id: int) -> StandingPost | None:
+    """One posted identification by ledger id (None when it is not a posted, unwithdrawn one)."""
+    post = s.get(PostRow, post_id)
+    if post is None or post.action != "post" or post.kind != "identification" or post.status != "posted":
+        return None
+    found = _standing(s, [post], set(retracted_versions(s)))
+    return found[0]

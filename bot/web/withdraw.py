@@ -1,0 +1,72 @@
+"""The Withdraw page: a moderator withdraws their own posted identifications.
+
+In review mode every identification was posted under the approving moderator's account, so only
+that moderator can withdraw it (`plantbot retract` with the bot's token cannot).  The page lists the
+signed-in moderator's own posted identifications (those of retracted model versions first) and,
+per moderator, what retracted versions left standing.  Withdrawing goes through
+`bot.report.retract.withdraw_post`, the same exactly-once ledger as `plantbot retract`, and is
+recorded in the history (a "withdraw" review action) and the audit report (the post's state).
+The routes live on the review blueprint, so its sign-in guard covers them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from flask import flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from bot.errors import PlantBotError
+from bot.report.retract import withdraw_post
+from bot.store.withdrawals import get_standing_post, left_standing, own_posted_identifications, retracted_versions
+from bot.web.context import web_context
+from bot.web.views import bp, moderator
+
+log = logging.getLogger(__name__)
+
+
+@bp.get("/withdrawals")
+def withdrawals() -> str:
+    ctx = web_context()
+    mod = moderator()
+    with ctx.store.session() as s:
+        own = own_posted_identifications(s, mod.login)
+        standing = left_standing(s)
+        versions = retracted_versions(s)
+    return render_template("withdrawals.html", own=own, standing=standing, versions=versions)
+
+
+def _done(message: str, category: str) -> Response:
+    flash(message, category)
+    return redirect(url_for("review.withdrawals"))
+
+
+@bp.post("/withdrawals/<int:post_id>")
+def withdraw(post_id: int) -> Response:
+    ctx = web_context()
+    mod = moderator()
+    with ctx.store.session() as s:
+        post = get_standing_post(s, post_id)
+    if post is None:
+        return _done(f"Post {post_id} is not a posted identification.", "error")
+    if post.user_login != mod.login:
+        return _done(f"Identification {post.remote_id} was posted by {post.user_login}; only they can withdraw it.",
+                     "error")
+    if ctx.dry_run:
+        return _done(f"Dry run: identification {post.remote_id} was not withdrawn.", "info")
+    try:
+        with ctx.post_lock:  # one withdrawal at a time, like posting: a double click sends once
+            with ctx.store.session() as s:
+                if get_standing_post(s, post_id) is None or post_id not in {
+                        p.post_id for p in own_posted_identifications(s, mod.login)}:
+                    return _done(f"Identification {post.remote_id} was already withdrawn.", "info")
+            status = withdraw_post(ctx.store, ctx.platform(), post_id=post_id, token=mod.token,
+                                   user_login=mod.login)
+    except (PlantBotError, requests.RequestException) as exc:
+        log.warning("withdrawing post %d failed: %s", post_id, exc)
+        return _done(f"Withdrawing identification {post.remote_id} failed: {exc}", "error")
+    if status == "withdrawn":
+        log.info("identification %d withdrawn by %s", post.remote_id, mod.login)
+        return _done(f"Identification {post.remote_id} on observation {post.observation_id} withdrawn.", "ok")
+    return _done(f"Withdrawing identification {post.remote_id} failed; try again later.", "error")
