@@ -84,7 +84,7 @@ class ModelConfig:
     batch_size: int = 64
     threads: int = 0  # torch intra-op threads; 0 picks from the core count
     workers: int = 0  # decode/preprocess threads; 0 picks from the core count
-    dtype: str = "float32"  # float32, float16, bfloat16 (autocast on GPU)
+    dtype: str = "auto"  # auto (bfloat16 on a CPU with native bf16 / a GPU), float32, bfloat16, float16
     tencrop: bool = False
 
 
@@ -284,7 +284,8 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
            f"[photos] size: {ph.size!r} is not square, small, medium, large or original")
     _check(ph.max_bytes > 0 and ph.max_pixels > 0 and ph.parallel > 0, where, "[photos] limits must be > 0")
     _check(m.batch_size > 0, where, "[model] batch_size: must be > 0")
-    _check(m.dtype in ("float32", "float16", "bfloat16"), where, f"[model] dtype: {m.dtype!r} is not supported")
+    _check(m.dtype in ("auto", "float32", "float16", "bfloat16"), where,
+           f"[model] dtype: {m.dtype!r} is not auto, float32, bfloat16 or float16")
     _check(m.device == "auto" or m.device == "cpu" or m.device.startswith(("cuda", "mps")), where,
            f"[model] device: {m.device!r} is not auto, cpu or cuda[:N]")
     _check(0.0 < d.cutoff <= 1.0, where, f"[decision] cutoff: {d.cutoff} is not in (0, 1]")

@@ -43,6 +43,7 @@ class CycleSummary:
     cycle_id: int = 0
     dry_run: bool = True
     mode: str = "dry-run"
+    dtype: str = ""  # the classifier's precision (float32, bfloat16...), also stored with the cycle
     seen: int = 0
     retried: int = 0
     decided: int = 0
@@ -94,13 +95,14 @@ class CycleRunner:
         self.dry_run = dry_run
         self.mode = "dry-run" if dry_run else cfg.posting.mode
         self.logins = [x for x in (cfg.posting.account_login, *cfg.review.moderators) if x]
-        self.summary = CycleSummary(dry_run=dry_run, mode=self.mode)
+        self.summary = CycleSummary(dry_run=dry_run, mode=self.mode, dtype=classifier.dtype_name)
         self.media_budget = media_budget(cfg, store)
 
     def run(self) -> CycleSummary:
         s = self.summary
         with self.store.session() as db:
-            s.cycle_id = records.start_cycle(db, self.dry_run)
+            s.cycle_id = records.start_cycle(db, self.dry_run, dtype=s.dtype)
+        log.info("cycle %d: classifier %s on %s", s.cycle_id, s.dtype, self.classifier.device)
         try:
             self._retry_left_over()
             self._poll_new()

@@ -241,3 +241,11 @@ def test_training_on_a_synthetic_world_beats_chance(tmp_path: Path) -> None:
     assert m["photo_top1"] > 2 * m["chance_top1"]
     assert m["family_top1"] > 2 * (1 / 5)
     assert (report / "index.html").exists() and (report / "confusion_matrix.png").exists()
+    by_dtype = {}
+    for dtype in ("float32", "bfloat16"):  # evaluate --dtype: a community checks its bundle in bf16
+        result = runner.invoke(main, ["evaluate", str(bundle), str(data / "test.csv"), "--out",
+                                      str(tmp_path / dtype), "--device", "cpu", "--no-progress", "--dtype", dtype])
+        assert result.exit_code == 0 and f"photos, {dtype})" in result.output, result.output
+        by_dtype[dtype] = json.loads((tmp_path / dtype / "metrics.json").read_text())
+        assert by_dtype[dtype]["dtype"] == dtype
+    assert abs(by_dtype["float32"]["top1"] - by_dtype["bfloat16"]["top1"]) <= 0.1

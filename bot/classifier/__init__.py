@@ -20,6 +20,7 @@ from bot.classifier.infer import (
     reference_predict,
     resolve_device,
 )
+from bot.classifier.precision import has_native_bf16, read_cpu_flags, resolve_dtype
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -37,5 +38,8 @@ __all__ = [
     "read_labels",
     "reference_predict",
     "resolve_device",
+    "has_native_bf16",
+    "read_cpu_flags",
+    "resolve_dtype",
     "save_bundle",
 ]

@@ -24,6 +24,7 @@ from torchvision.transforms import v2
 
 from bot.classifier import tensor_decode
 from bot.classifier.bundle import ModelBundle, build_model, check_state_dict, read_weights
+from bot.classifier.precision import CHOICES, DTYPES, resolve_dtype
 from bot.domain import ObservationPrediction
 from bot.errors import BundleError
 from bot.imaging import ImageDecodeError, decode_image
@@ -31,7 +32,6 @@ from bot.imaging import ImageDecodeError, decode_image
 log = logging.getLogger(__name__)
 
 PhotoInput = PIL.Image.Image | bytes
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def cpu_count() -> int:
@@ -106,13 +106,16 @@ class Classifier:
     use 1 on a machine shared with other busy processes: OpenMP barriers stall under contention).
     `decode="torchvision"` decodes JPEGs with torchvision on the device (nvjpeg on CUDA) instead of
     Pillow in `workers` threads. One instance serves one call at a time (`last_errors` is per call).
+    `dtype` "auto" picks bfloat16 autocast on a CPU with native bf16 (see `precision`); `dtype_name`
+    says what was chosen, and `cpu_flags` replaces the machine's CPU flags (tests).
     """
 
     def __init__(self, bundle: ModelBundle, device: str = "auto", batch_size: int = 64, threads: int = 0,
                  workers: int = 0, dtype: str = "float32", tencrop: bool = False,
-                 channels_last: bool | None = None, decode: str = "pillow") -> None:
-        if dtype not in DTYPES:
-            raise BundleError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+                 channels_last: bool | None = None, decode: str = "pillow",
+                 cpu_flags: frozenset[str] | None = None) -> None:
+        if dtype not in CHOICES:
+            raise BundleError(f"dtype {dtype!r} is not one of {', '.join(CHOICES)}")
         if batch_size < 1:
             raise BundleError(f"batch size must be >= 1, got {batch_size}")
         if decode not in ("pillow", "torchvision"):
@@ -120,7 +123,10 @@ class Classifier:
         self.bundle = bundle
         self.decode_with = decode  # torchvision: decode_jpeg on the device (nvjpeg on CUDA)
         self.device = resolve_device(device)
-        self.dtype = DTYPES[dtype]
+        self.dtype_name = resolve_dtype(dtype, self.device, cpu_flags)
+        self.dtype = DTYPES[self.dtype_name]
+        log.info("classifier on %s in %s%s", self.device, self.dtype_name,
+                 " (chosen by dtype = auto)" if dtype == "auto" else "")
         self.batch_size = batch_size
         self.tencrop = tencrop
         self.crops = 10 if tencrop else 1
@@ -338,6 +344,7 @@ class Classifier:
         return probs.cpu().numpy()
 
     def autocast(self) -> Any:
+        """The one place the reduced precision applies: the model's forward pass under autocast."""
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)

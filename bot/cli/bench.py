@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli import State, pass_state
 from bot.errors import UsageError
 
 
@@ -31,8 +32,10 @@ def _batch_size(value: str) -> int | None:
 @click.option("--batch-size", default="auto", show_default=True, help="Batch size, or 'auto' to try a few.")
 @click.option("--threads", type=int, default=0, show_default=True, help="torch threads (0: one per core).")
 @click.option("--workers", type=int, default=0, show_default=True, help="Decode threads (0: chosen per device).")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
-              show_default=True)
+@click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default="auto",
+              show_default=True, help="Measured side by side with float32 (auto: bfloat16 on a CPU with native bf16).")
+@click.option("--bundle", "bundle_path", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A real model bundle instead of random weights: the precision check then compares real decisions.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--photos", type=int, default=None, help="Number of photos [default: 64; quick: 16].")
 @click.option("--tencrop/--no-tencrop", default=True, show_default=True,
@@ -41,14 +44,19 @@ def _batch_size(value: str) -> int | None:
               help="NHWC memory format [default: on].")
 @click.option("--decode", type=click.Choice(["pillow", "torchvision"]), default="pillow", show_default=True,
               help="Pillow in CPU threads, or torchvision's decode_jpeg on the device (nvjpeg on CUDA).")
-@click.option("--repeats", type=int, default=None, help="Bare/pipeline rounds [default: 3; quick: 2].")
+@click.option("--repeats", type=int, default=None,
+              help="Interleaved bare/pipeline rounds [default: 4; quick: 2].")
 @click.option("--quick", is_flag=True, help="Tiny run for CI: resnet18 at 64 px on 16 photos.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the figures as JSON to PATH ('-' for stdout).")
-def bench(arch: str | None, input_size: int | None, batch_size: str, threads: int, workers: int, dtype: str,
-          device: str, photos: int | None, tencrop: bool, channels_last: bool | None, decode: str, repeats: int | None,
-          quick: bool, json_path: str | None) -> None:
-    """Measure bare forward vs the full classify pipeline (JPEG bytes to averaged probabilities)."""
+@pass_state
+def bench(state: State, arch: str | None, input_size: int | None, batch_size: str, threads: int, workers: int,
+          dtype: str, bundle_path: str | None, device: str, photos: int | None, tencrop: bool,
+          channels_last: bool | None, decode: str, repeats: int | None, quick: bool, json_path: str | None) -> None:
+    """Measure bare forward vs the full classify pipeline, float32 and the chosen dtype side by side.
+
+    The precision check applies the config's [decision] cutoff to both dtypes' probabilities.
+    """
     from bot.bench import BenchOptions, run_bench
 
     if photos is not None and photos < 1:
@@ -56,14 +64,14 @@ def bench(arch: str | None, input_size: int | None, batch_size: str, threads: in
     common: dict[str, Any] = {"arch": arch, "input_size": input_size, "batch_size": _batch_size(batch_size),
                               "threads": threads, "workers": workers, "dtype": dtype, "device": device,
                               "photos": photos, "tencrop": tencrop, "channels_last": channels_last,
-                              "decode": decode, "repeats": repeats}
+                              "decode": decode, "repeats": repeats, "bundle": bundle_path}
     if quick:
         opts = BenchOptions.quick_mode(**common)
     else:
         opts = BenchOptions(**{k: v for k, v in common.items() if v is not None or k == "batch_size"})
     console = Console(stderr=json_path == "-")
     with console.status("benchmarking") as status:
-        result = run_bench(opts, progress=lambda msg: status.update(msg))
+        result = run_bench(opts, progress=lambda msg: status.update(msg), decision=state.config.decision)
     console.print(_table(result))
     if json_path == "-":
         click.echo(json.dumps(result, indent=2))
@@ -71,17 +79,47 @@ def bench(arch: str | None, input_size: int | None, batch_size: str, threads: in
         Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
+def _spread(d: dict[str, Any], key: str) -> str:
+    sp = d[f"{key}_spread"]
+    return f"{d[f'{key}_images_per_s']:.1f} ({sp['low']:.1f}-{sp['high']:.1f})"
+
+
 def _table(r: dict[str, Any]) -> Table:
+    """float32 and the chosen dtype in columns; medians of the interleaved rounds with (lowest-highest)."""
     table = Table(title=f"plantbot bench: {r['arch']} @ {r['input_size']} px on {r['device']} ({r['device_name']})")
+    names = list(r["by_dtype"])
     table.add_column("figure")
-    table.add_column("value", justify="right")
-    rows: list[tuple[str, str]] = [
-        ("bare forward (images/s)", f"{r['bare_images_per_s']:.1f}"),
-        ("pipeline, JPEG bytes to observation probabilities (images/s)", f"{r['pipeline_images_per_s']:.1f}"),
-        ("pipeline / bare (median of rounds: " + ", ".join(f"{v:.2f}" for v in r["pipeline_ratio_rounds"]) + ")",
-         f"{r['pipeline_ratio']:.2f}"),
-        ("CPU ms per image, bare / pipeline (all threads)",
-         f"{r['bare_cpu_ms_per_image']:.1f} / {r['pipeline_cpu_ms_per_image']:.1f}"),
+    for name in names:
+        table.add_column(name, justify="right")
+    cols = [r["by_dtype"][n] for n in names]
+
+    def row(label: str, cell: Any) -> None:
+        table.add_row(label, *(cell(d) for d in cols))
+
+    row("bare forward images/s (low-high)", lambda d: _spread(d, "bare"))
+    row(f"bare GFLOP/s ({r['gflop_per_image']:.2f}/image)", lambda d: f"{d['bare_gflop_per_s']:.0f}")
+    row("pipeline images/s (low-high)", lambda d: _spread(d, "pipeline"))
+    row("pipeline / bare (low-high)", lambda d: f"{d['pipeline_ratio']:.2f} "
+        f"({d['pipeline_ratio_spread'][0]:.2f}-{d['pipeline_ratio_spread'][1]:.2f})")
+    row("CPU ms/image bare / pipeline",
+        lambda d: f"{d['bare_cpu_ms_per_image']:.1f} / {d['pipeline_cpu_ms_per_image']:.1f}")
+    for name, value in _summary_rows(r):
+        table.add_row(name, *([""] * (len(names) - 1)), value)
+    return table
+
+
+def _summary_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    pc = r["precision_check"]
+    rows: list[tuple[str, str]] = []
+    if "dtype_speedup" in r:
+        sp = r["dtype_speedup"]
+        rows.append((f"{r['dtype']} / float32 bare (low-high)",
+                     f"{sp['median']:.2f}x ({sp['low']:.2f}-{sp['high']:.2f})"))
+    rows += [
+        (f"max prob diff vs float32 ({pc['observations_compared']} obs)",
+         f"{pc['max_prob_diff']:.4f}"),
+        (f"decisions differ at {pc['cutoff']:.2f} (+near it)",
+         f"{pc['decisions_differ']} (+{pc['decisions_differ_near_cutoff']} of {pc['decisions_near_cutoff']})"),
     ]
     if "seed_style_images_per_s" in r:
         rows += [
@@ -92,7 +130,8 @@ def _table(r: dict[str, Any]) -> Table:
     rows += [
         ("batch size", str(r["batch_size"])),
         ("bare by batch size (images/s)", ", ".join(f"{b}: {v:.1f}" for b, v in r["bare_by_batch"].items())),
-        ("dtype / channels_last / decode", f"{r['dtype']} / {r['channels_last']} / {r['decode']}"),
+        ("chosen dtype / channels_last / decode", f"{r['dtype']} / {r['channels_last']} / {r['decode']}"),
+        ("CPU flags (SIMD)", " ".join(r["cpu_simd_flags"]) or "unknown"),
         ("torch threads / decode workers / cores", f"{r['threads']} / {r['workers']} / {r['cpu_count']}"),
         ("photos", str(r["photos"])),
         ("peak RSS (MB)", f"{r['peak_rss_mb']:.0f}"),
@@ -100,9 +139,7 @@ def _table(r: dict[str, Any]) -> Table:
     ]
     if "gpu_memory_peak_mb" in r:
         rows.append(("GPU memory peak / total (MB)", f"{r['gpu_memory_peak_mb']:.0f} / {r['gpu_memory_total_mb']:.0f}"))
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
+    return rows
 
 
 def register(group: click.Group) -> None:

@@ -104,7 +104,8 @@ def _post_auto(cfg: Config, store: Store, platform: InatV1Platform | LegacyPlatf
 
 def summary_dict(s: CycleSummary) -> dict[str, object]:
     return {
-        "cycle": s.cycle_id, "status": s.status, "mode": s.mode, "dry_run": s.dry_run, "seen": s.seen,
+        "cycle": s.cycle_id, "status": s.status, "mode": s.mode, "dry_run": s.dry_run, "dtype": s.dtype,
+        "seen": s.seen,
         "retried": s.retried, "decided": s.decided, "decisions": dict(s.kinds), "skipped": dict(s.skipped),
         "rejected": s.rejected, "photos_ok": s.photos_ok, "photos_failed": s.photos_failed,
         "left_for_next_cycle": s.left_for_next, "seconds": {k: round(v, 3) for k, v in s.timings.items()},
@@ -128,6 +129,7 @@ def print_summary(s: CycleSummary) -> None:
     table.add_row("rejected by the parser", str(s.rejected))
     table.add_row("photos loaded / failed", f"{s.photos_ok} / {s.photos_failed}")
     table.add_row("left for the next cycle", str(s.left_for_next))
+    table.add_row("classifier precision", s.dtype)
     for stage, seconds in s.timings.items():
         table.add_row(f"time: {stage}", f"{seconds:.2f} s")
     console.print(table)

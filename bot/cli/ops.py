@@ -82,6 +82,7 @@ def _print_status(doc: dict[str, Any]) -> None:
         table.add_row("last cycle", f"#{last['id']} {last['status']} at {last['started_at']}")
         table.add_row("  observations seen / decided", f"{last['seen']} / {last['decided']}")
         table.add_row("  photos failed", str(last["photos_failed"]))
+        table.add_row("  classifier precision", str(last.get("dtype") or "not recorded"))
     queue = doc["queue"]
     table.add_row("review queue", str(sum(queue.values())))
     for kind in ("species", "genus", "family"):

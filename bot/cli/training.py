@@ -73,11 +73,14 @@ def train_cmd(manifest: Path, labels: Path, out: Path, arch: str, init: Path | N
               help="Report the lowest cutoff reaching this precision (repeatable; default 0.8 and 0.9).")
 @click.option("--device", default=None, help="auto, cpu, cuda (default: the config's [model] device).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default=None,
+              help="Precision of the forward pass (default: the config's [model] dtype); compare runs to "
+                   "check that bfloat16 keeps your bundle's decisions.")
 @click.option("--no-progress", is_flag=True)
 @pass_state
 def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: Path, predictions: Path | None,
                  labels_csv: Path | None, tencrop: bool | None, cutoff: float | None, targets: tuple[float, ...],
-                 device: str | None, batch_size: int | None, no_progress: bool) -> None:
+                 device: str | None, batch_size: int | None, dtype: str | None, no_progress: bool) -> None:
     """Measure BUNDLE on the labelled photos of MANIFEST; writes OUT/metrics.json and OUT/index.html.
 
     Or measure another system's predictions: `evaluate --predictions FILE --labels labels.csv --out DIR`.
@@ -103,7 +106,7 @@ def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: 
         tencrop=cfg.model.tencrop if tencrop is None else tencrop,
         cutoff=cfg.decision.cutoff if cutoff is None else cutoff,
         targets=targets or (0.8, 0.9), device=device or cfg.model.device,
-        batch_size=batch_size or cfg.model.batch_size, progress=not no_progress,
+        batch_size=batch_size or cfg.model.batch_size, dtype=dtype or cfg.model.dtype, progress=not no_progress,
     ))
     _echo_result(result, out)
 
@@ -115,7 +118,9 @@ def _echo_result(result: dict, out: Path) -> None:  # type: ignore[type-arg]
     def pct(v: float | None) -> str:
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
-    click.echo(f"{result['observations']} observations ({result['photos']} photos): top-1 {pct(result['top1'])}, "
+    precision = f", {result['dtype']}" if "dtype" in result else ""  # none for --predictions
+    click.echo(f"{result['observations']} observations ({result['photos']} photos{precision}): "
+               f"top-1 {pct(result['top1'])}, "
                f"top-5 {pct(result['top5'])}, genus {pct(result['genus_top1'])}, family {pct(result['family_top1'])}")
     click.echo(f"rule at cutoff {rule['cutoff']:.2f}: " + ", ".join(
         f"{k} {rule[k]['count']} ({pct(rule[k]['precision'])} right)" for k in ("species", "genus", "family"))

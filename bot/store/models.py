@@ -130,6 +130,7 @@ class CycleRow(Base):
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # by kind and skip reason
     timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)  # seconds per stage
     errors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dtype: Mapped[str | None] = mapped_column(String(20))  # the classifier's precision (None: before 0002)
 
 
 class ReviewActionRow(Base):

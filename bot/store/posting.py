@@ -232,7 +232,8 @@ def status_report(s: Session, now: datetime | None = None) -> StatusReport:
                       "finished_at": (last.finished_at.isoformat(sep=" ", timespec="seconds")
                                       if last.finished_at else None),
                       "status": last.status, "seen": last.seen, "decided": last.decided,
-                      "photos_failed": last.photos_failed, "counts": dict(last.counts or {})}
+                      "photos_failed": last.photos_failed, "counts": dict(last.counts or {}),
+                      "dtype": last.dtype}
     queue = {k: n for k, n in s.execute(
         select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
         .group_by(DecisionRow.kind)).all()}

@@ -144,8 +144,10 @@ def record_decision(s: Session, decision: Decision, *, model_name: str, model_ve
     return row.id
 
 
-def start_cycle(s: Session, dry_run: bool) -> int:
-    row = CycleRow(started_at=utcnow(), status="running", dry_run=dry_run, counts={}, timings={}, errors=[])
+def start_cycle(s: Session, dry_run: bool, dtype: str | None = None) -> int:
+    """A running cycle; `dtype` is the classifier's precision, kept so a change of figures can be traced."""
+    row = CycleRow(started_at=utcnow(), status="running", dry_run=dry_run, counts={}, timings={}, errors=[],
+                   dtype=dtype)
     s.add(row)
     s.flush()
     return row.id

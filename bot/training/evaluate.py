@@ -37,6 +37,7 @@ class EvalOptions:
     targets: Sequence[float] = field(default_factory=lambda: (0.8, 0.9))
     device: str = "auto"
     batch_size: int = 64
+    dtype: str = "float32"  # or auto, bfloat16, float16: check a bundle in the precision the daemon will use
     progress: bool = True
 
 
@@ -71,7 +72,8 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
                     sum(photos.unknown_labels.values()), ", ".join(sorted(photos.unknown_labels)[:5]))
     if not photos.paths:
         raise UsageError(f"manifest {opts.manifest}: no photo with a label of the bundle")
-    classifier = Classifier(bundle, device=opts.device, batch_size=opts.batch_size, tencrop=opts.tencrop)
+    classifier = Classifier(bundle, device=opts.device, batch_size=opts.batch_size, tencrop=opts.tencrop,
+                            dtype=opts.dtype)
     probs = predict_paths(classifier, photos.paths, opts.progress)
     ok = ~np.isnan(probs).any(axis=1)
     if not ok.any():
@@ -81,6 +83,7 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
     result = metrics.summary(probs[ok], truth, obs_ids, bundle.labels, opts.cutoff, opts.targets)
     result.update(_context(bundle, opts, photos_failed=int((~ok).sum()),
                            unknown=sum(photos.unknown_labels.values())))
+    result["dtype"] = classifier.dtype_name
     write_outputs(opts.out, result, bundle.labels)
     return result
 

@@ -1,0 +1,26 @@
+"""cycles.dtype: the precision the classifier ran in for each cycle
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-03 09:45:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("cycles", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("dtype", sa.String(length=20), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("cycles", schema=None) as batch_op:
+        batch_op.drop_column("dtype")
