@@ -149,6 +149,7 @@ ratelimit_path = "{tmp / 'ratelimit.sqlite3'}"
 [model]
 path = "{bundle.path}"
 batch_size = 32
+dtype = "float32"  # stored probabilities are checked to 1e-4 below; bfloat16 moves them by ~1e-3
 [decision]
 cutoff = 0.30
 [posting]
