@@ -15,14 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from PIL import Image
 from sqlalchemy.orm import Session
 
-from bot import photos as photo_stage
 from bot.config import Config
 from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference
 from bot.domain import Decision, DecisionKind, Observation
 from bot.errors import BudgetExhausted, PlatformError
+from bot.pipeline import stream_classify
 from bot.platforms.budget import media_budget
 from bot.store import records
 from bot.store.db import Store
@@ -192,10 +191,10 @@ class CycleRunner:
 
     def _classify_and_decide(self, todo: list[Observation]) -> None:
         s = self.summary
-        with s.timed("photos"):
-            results = photo_stage.download_photos(todo, self.cfg, decode_size=self.bundle.resize_size,
-                                                  media_budget=self.media_budget)
-        images: dict[int, Sequence[Image.Image | bytes]] = {}
+        with s.timed("photos+classify"):  # overlapped: downloads feed the model (bot/pipeline.py)
+            streamed = stream_classify(todo, self.cfg, self.classifier, media_budget=self.media_budget)
+        s.timings["classify"] = s.timings.get("classify", 0.0) + streamed.classify_seconds
+        results, predictions = streamed.results, streamed.predictions
         retry_later: set[int] = set()
         budget_spent: str | None = None
         with self.store.session() as db:
@@ -205,19 +204,17 @@ class CycleRunner:
                     records.record_photo_result(db, obs.id, r.photo.id, r.status, r.error, r.nbytes, r.url)
                     s.photos_ok += r.status == "ok"
                     s.photos_failed += r.status != "ok"
-                loaded = [r.image for r in obs_results if r.status == "ok" and r.image is not None]
+                loaded = any(r.status == "ok" for r in obs_results)
                 over_budget = next((r.error for r in obs_results if r.status == "budget"), None)
                 if over_budget:  # not the observation's fault: wait for the budget, count no attempt
                     budget_spent = budget_spent or over_budget
                     retry_later.add(obs.id)
                 elif loaded:
-                    images[obs.id] = loaded
+                    continue
                 elif any(r.status in TRANSIENT_PHOTO_STATUSES for r in obs_results):
                     attempts = records.note_attempt(db, obs.id, "photos could not be downloaded")
                     if attempts < MAX_ATTEMPTS:
                         retry_later.add(obs.id)
-        with s.timed("classify"):
-            predictions = self.classifier.predict_observations(images) if images else {}
         with s.timed("decide"), self.store.session() as db:
             for obs in todo:
                 if obs.id in retry_later:

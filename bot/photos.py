@@ -293,15 +293,27 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300] if not isinstance(exc, _HttpStatus) else text
 
 
+def photo_jobs(observations: Sequence[Observation], cfg: Config) -> list[tuple[int, Photo]]:
+    """(observation id, photo) for every photo to fetch, up to the configured maximum, in position order."""
+    return [(o.id, p) for o in observations
+            for p in sorted(o.photos, key=lambda p: p.position)[: cfg.photos.max_photos_per_observation]]
+
+
+def make_fetcher(cfg: Config, session: requests.Session, *, decode_size: int | None = None,
+                 resolver: Callable[[str], list[str]] | None = None,
+                 media_budget: MediaBudget | None = None) -> Callable[[tuple[int, Photo]], PhotoResult]:
+    """One photo job to its PhotoResult (never raises for the photo's own faults); thread-safe."""
+    return _Fetcher(cfg, session, resolver or _default_resolver, media_budget, decode_size)
+
+
 def download_photos(observations: Sequence[Observation], cfg: Config, *, decode_size: int | None = None,
                     session: requests.Session | None = None, resolver: Callable[[str], list[str]] | None = None,
                     media_budget: MediaBudget | None = None) -> dict[int, list[PhotoResult]]:
     """Every photo of each observation (up to the configured maximum), by observation id, in position order."""
-    jobs = [(o.id, p) for o in observations
-            for p in sorted(o.photos, key=lambda p: p.position)[: cfg.photos.max_photos_per_observation]]
+    jobs = photo_jobs(observations, cfg)
     own = session is None
     http = session if session is not None else photo_session(cfg)
-    fetch = _Fetcher(cfg, http, resolver or _default_resolver, media_budget, decode_size)
+    fetch = make_fetcher(cfg, http, decode_size=decode_size, resolver=resolver, media_budget=media_budget)
     try:
         if cfg.photos.parallel <= 1 or len(jobs) <= 1:
             results = [fetch(job) for job in jobs]

@@ -199,6 +199,19 @@ class Classifier:
             log.info("%d photo(s) could not be decoded", len(self.last_errors))
         return result
 
+    def prepare(self, item: PhotoInput) -> torch.Tensor:
+        """One photo (bytes are decoded) to uint8 crops [crops, 3, H, W] for `classify_prepared`.
+
+        Thread-safe and CPU-only, so a producer (the streaming cycle's download threads) can run it
+        while the calling thread runs the model.
+        """
+        return self._load(item)
+
+    def classify_prepared(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
+        """[n, n_labels] float64 probabilities (averaged over crops) of photos made by `prepare`."""
+        probs = self.forward_probs(torch.cat(list(tensors)))
+        return probs.reshape(len(tensors), self.crops, -1).mean(axis=1, dtype=np.float64)
+
     # -- the pipeline ---------------------------------------------------------------------------
 
     def _load(self, item: PhotoInput) -> torch.Tensor:
@@ -302,9 +315,7 @@ class Classifier:
 
     def _flush(self, batch: list[torch.Tensor], keys: list[tuple[int, int]]
                ) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
-        probs = self.forward_probs(torch.cat(batch))
-        per_photo = probs.reshape(len(keys), self.crops, -1).mean(axis=1, dtype=np.float64)
-        yield from zip(keys, per_photo, strict=True)
+        yield from zip(keys, self.classify_prepared(batch), strict=True)
 
     def forward_probs(self, x: torch.Tensor) -> np.ndarray:
         """Softmax of the model on rows (uint8 crops, normalised here, or preprocessed floats).

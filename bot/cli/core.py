@@ -146,11 +146,16 @@ def print_summary(s: CycleSummary) -> None:
               "default: a generated demo world.")
 @click.option("--fault", "faults", multiple=True, help='Fault rule, e.g. "GET /v1/observations*=status:503@0.2".')
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for faults and the generated world.")
-def sim(host: str, port: int, world_dir: str | None, faults: tuple[str, ...], seed: int) -> None:
+@click.option("--photo-latency", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds before the first byte of every photo (a distant CDN).")
+@click.option("--photo-bandwidth", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Bytes per second per photo response (0: unlimited).")
+def sim(host: str, port: int, world_dir: str | None, faults: tuple[str, ...], seed: int, photo_latency: float,
+        photo_bandwidth: float) -> None:
     """Serve the bundled iNaturalist simulator on loopback (for tests and the demo)."""
     from bot.sim.server import serve_cli
 
-    serve_cli(world_dir, host, port, list(faults), seed)
+    serve_cli(world_dir, host, port, list(faults), seed, photo_latency, photo_bandwidth)
 
 
 @click.group("config")

@@ -78,7 +78,8 @@ class SimServer:
 
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, faults: FaultPlan | None = None,
                  jwt_ttl: float = 86400.0, photo_url_base: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, photo_latency: float = 0.0,
+                 photo_bandwidth: float = 0.0) -> None:
         if not _is_loopback(host):
             raise ValueError(f"the simulator binds to loopback only, not {host!r}")
         self.world = world
@@ -86,6 +87,10 @@ class SimServer:
         self.port = port
         self.faults = faults
         self.photo_url_base = photo_url_base
+        # A photo CDN's behaviour, for benchmarks: seconds before the first byte of each photo, and bytes
+        # per second per photo response (0: as fast as loopback goes). Both apply to every photo request.
+        self.photo_latency = photo_latency
+        self.photo_bandwidth = photo_bandwidth
         self.clock = clock
         self.lock = threading.RLock()
         self.requests: list[RecordedRequest] = []
@@ -277,6 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, srv: SimServer, req: RecordedRequest, reply: Reply, rule: FaultRule | None) -> None:
         body = reply.body
+        paced = req.path.startswith("/photos/") and reply.status == 200
+        if paced and srv.photo_latency > 0:
+            srv.wait(srv.photo_latency)
         if rule is not None and rule.kind == "corrupt" and srv.faults is not None:
             body = srv.faults.garbage(len(body))
         self.send_response(reply.status)
@@ -291,7 +299,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(body)
+        if paced and srv.photo_bandwidth > 0:
+            self._write_paced(srv, body)
+        else:
+            self.wfile.write(body)
+
+    def _write_paced(self, srv: SimServer, body: bytes) -> None:
+        """Writes at `photo_bandwidth` bytes/s: a chunk, then the time that chunk takes on such a link."""
+        chunk = max(1024, int(srv.photo_bandwidth / 20))  # ~20 writes a second
+        for start in range(0, len(body), chunk):
+            part = body[start:start + chunk]
+            self.wfile.write(part)
+            self.wfile.flush()
+            srv.wait(len(part) / srv.photo_bandwidth)
 
     def _reset(self) -> None:
         """Drops the connection without a response: an RST, not a clean close."""
@@ -304,7 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-def serve_cli(world_dir: str | None, host: str, port: int, fault_specs: list[str], seed: int) -> None:
+def serve_cli(world_dir: str | None, host: str, port: int, fault_specs: list[str], seed: int,
+              photo_latency: float = 0.0, photo_bandwidth: float = 0.0) -> None:
     """`plantbot sim`: serves a saved world (or the default synthetic one) until Ctrl-C or SIGTERM."""
     if world_dir:
         world = World.load(world_dir)
@@ -313,7 +334,8 @@ def serve_cli(world_dir: str | None, host: str, port: int, fault_specs: list[str
 
         world, _ = make_world(WorldSpec(seed=seed))
     plan = FaultPlan.parse(fault_specs, seed=seed) if fault_specs else None
-    server = SimServer(world, host=host, port=port, faults=plan).start()
+    server = SimServer(world, host=host, port=port, faults=plan, photo_latency=photo_latency,
+                       photo_bandwidth=photo_bandwidth).start()
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
