@@ -1,4 +1,4 @@
-"""Every GPU check of issue 6 and the benchmark, in one go; prints one JSON object.
+"""Every GPU check of issues 6 and 16 and the benchmarks, in one go; prints one JSON object.
 
 Run through scripts/gpu_check.sh on a CUDA machine (about 3-5 minutes on one H100). Without CUDA it
 prints {"cuda": false, ...} and exits 0, so it is safe anywhere. Sections, each timed, each failing
@@ -12,6 +12,10 @@ alone (its error is recorded, the rest still run):
   autocast   fp16/bf16 probabilities against fp32 on the same inputs (max abs diff, top-1 agreement)
   pipeline   Classifier.predict_observations from JPEG bytes, both decoders, fp16/bf16: photos/s and
              the ratio to bare at the same dtype and batch
+  auto_dtype [model] dtype = "auto" on this GPU (bf16 where supported, else fp16): the dtype chosen,
+             probabilities and decisions against float32 on the same observations (issue 16)
+  stream     the streaming cycle end to end against the simulator on loopback (benchmarks/bench_cycle.py:
+             1,000 observations, obs/s vs download alone and classify alone, peak RSS at 200 and 50 a page)
   compile    torch.compile'd model, bare (skipped with GPU_CHECK_COMPILE=0 or when time runs short)
   oom        a real out-of-memory under a per-process memory cap: the batch halves, the run finishes
   bench      `plantbot bench` figures (fp16, the faster decoder) for the README's Performance section
@@ -33,7 +37,7 @@ import torch
 
 START = time.monotonic()
 SMOKE = os.environ.get("GPU_CHECK_SMOKE") == "1"  # on a CPU: tiny model, few photos, to catch script bugs
-BUDGET_S = float(os.environ.get("GPU_CHECK_BUDGET_S", "420"))
+BUDGET_S = float(os.environ.get("GPU_CHECK_BUDGET_S", "500"))
 N_PHOTOS = int(os.environ.get("GPU_CHECK_PHOTOS", "32" if SMOKE else "4096"))
 
 
@@ -130,9 +134,13 @@ def decode(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
-def bare(ctx: Ctx) -> dict[str, Any]:
-    from bot.bench import _bare_rate
+def _bare_rate(clf: Any, x: torch.Tensor, batch: int, n: int) -> tuple[float, float]:
+    from bot.bench import _Bare
 
+    return _Bare(clf, x, batch).run(n)
+
+
+def bare(ctx: Ctx) -> dict[str, Any]:
     torch.backends.cudnn.benchmark = True
     out: dict[str, Any] = {}
     for dtype in ("float32", "float16", "bfloat16"):
@@ -191,9 +199,34 @@ def pipeline(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
-def compile_check(ctx: Ctx) -> dict[str, Any]:
-    from bot.bench import _bare_rate
+def auto_dtype(ctx: Ctx) -> dict[str, Any]:
+    from bot.bench import observations_of
+    from bot.bench_compare import compare_predictions
+    from bot.config import DecisionConfig
 
+    groups = dict(list(observations_of(ctx.photos[:64 if SMOKE else 512]).items()))
+    auto = ctx.classifier(dtype="auto")
+    ref = ctx.classifier(dtype="float32").predict_observations(groups)
+    got = auto.predict_observations(groups)
+    return {"chosen": auto.dtype_name, **compare_predictions(ref, got, ctx.bundle.labels, DecisionConfig())}
+
+
+def stream(ctx: Ctx) -> dict[str, Any]:
+    import subprocess
+
+    out_json = Path(tempfile.mkdtemp()) / "bench_cycle.json"
+    args = (["--observations", "40", "--pages", "20", "10", "--arch", "resnet18", "--input-size", "64",
+             "--distinct-photos", "8"] if SMOKE else
+            ["--observations", "1000", "--pages", "200", "50", "--arch", "resnet50", "--batch-size", "64",
+             "--photo-latency", os.environ.get("GPU_CHECK_PHOTO_LATENCY", "0.05")])
+    proc = subprocess.run([sys.executable, "benchmarks/bench_cycle.py", *args, "--json", str(out_json)],
+                          capture_output=True, text=True, timeout=max(60, time_left() - 30), check=False)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-800:]}
+    return dict(json.loads(out_json.read_text()))
+
+
+def compile_check(ctx: Ctx) -> dict[str, Any]:
     if os.environ.get("GPU_CHECK_COMPILE", "1") != "1" or time_left() < 150:
         return {"skipped": "GPU_CHECK_COMPILE=0 or too little time left"}
     clf = ctx.classifier()
@@ -234,7 +267,8 @@ def bench(ctx: Ctx) -> dict[str, Any]:
 
 SECTIONS: list[tuple[str, Callable[[Ctx], dict[str, Any]]]] = [
     ("device", device_info), ("h2d", h2d), ("decode", decode), ("bare", bare), ("autocast", autocast),
-    ("pipeline", pipeline), ("oom", oom), ("bench", bench), ("compile", compile_check),
+    ("pipeline", pipeline), ("auto_dtype", auto_dtype), ("oom", oom), ("bench", bench), ("stream", stream),
+    ("compile", compile_check),
 ]
 
 
