@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference
-from bot.domain import Decision, DecisionKind, Observation
+from bot.domain import CycleStatus, Decision, DecisionKind, DecisionStatus, Observation, PhotoStatus
 from bot.errors import BudgetExhausted, PlatformError
 from bot.pipeline import stream_classify
 from bot.platforms.budget import media_budget
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-TRANSIENT_PHOTO_STATUSES = frozenset({"failed"})
+TRANSIENT_PHOTO_STATUSES = frozenset({PhotoStatus.FAILED})
 REFETCH_BATCH = 30
 
 
@@ -65,17 +65,17 @@ class CycleSummary:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
     @property
-    def status(self) -> str:
+    def status(self) -> CycleStatus:
         if self.paused:
-            return "paused"
-        return "failed" if self.errors else "ok"
+            return CycleStatus.PAUSED
+        return CycleStatus.FAILED if self.errors else CycleStatus.OK
 
 
-def decision_status(kind: DecisionKind, mode: str, dry_run: bool) -> str:
+def decision_status(kind: DecisionKind, mode: str, dry_run: bool) -> DecisionStatus:
     """Where a new decision enters the review flow: only proposals can ever be posted."""
     if dry_run or not kind.proposes:
-        return "recorded"
-    return "approved" if mode == "auto" else "proposed"
+        return DecisionStatus.RECORDED
+    return DecisionStatus.APPROVED if mode == "auto" else DecisionStatus.PROPOSED
 
 
 def cursor_key(cfg: Config, platform: Platform) -> str:
@@ -202,10 +202,10 @@ class CycleRunner:
                 obs_results = results.get(obs.id, [])
                 for r in obs_results:
                     records.record_photo_result(db, obs.id, r.photo.id, r.status, r.error, r.nbytes, r.url)
-                    s.photos_ok += r.status == "ok"
-                    s.photos_failed += r.status != "ok"
-                loaded = any(r.status == "ok" for r in obs_results)
-                over_budget = next((r.error for r in obs_results if r.status == "budget"), None)
+                    s.photos_ok += r.status == PhotoStatus.OK
+                    s.photos_failed += r.status != PhotoStatus.OK
+                loaded = any(r.status == PhotoStatus.OK for r in obs_results)
+                over_budget = next((r.error for r in obs_results if r.status == PhotoStatus.BUDGET), None)
                 if over_budget:  # not the observation's fault: wait for the budget, count no attempt
                     budget_spent = budget_spent or over_budget
                     retry_later.add(obs.id)

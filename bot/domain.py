@@ -123,6 +123,67 @@ class DecisionKind(StrEnum):
         return self in (DecisionKind.SPECIES, DecisionKind.GENUS, DecisionKind.FAMILY)
 
 
+# The kinds a moderator can approve and PlantBot can post: the one list every query and check uses.
+PROPOSAL_KINDS: tuple[DecisionKind, ...] = tuple(k for k in DecisionKind if k.proposes)
+
+
+class DecisionStatus(StrEnum):
+    """Where a decision stands in the review flow (`decisions.status`, CHECK-constrained)."""
+
+    RECORDED = "recorded"  # dry-run, abstain or skip: kept for the record, never posted
+    PROPOSED = "proposed"  # waits for a moderator
+    APPROVED = "approved"  # approved (or auto mode): the posting round sends it
+    REJECTED = "rejected"
+    SKIPPED = "skipped"  # a moderator put it aside; it can still be acted on
+    POSTED = "posted"
+    FAILED = "failed"  # the platform refused the post for good
+    WITHDRAWN = "withdrawn"  # posted, then retracted
+    OPTED_OUT = "opted_out"  # the observer opted out (user, tag or field): never posted
+
+
+class PostStatus(StrEnum):
+    """The exactly-once ledger row's state (`posts.status`, CHECK-constrained)."""
+
+    INTENT = "intent"  # committed before the request goes out; reconciliation settles a lost one
+    POSTED = "posted"
+    FAILED = "failed"
+    RETRY = "retry"
+    SKIPPED = "skipped"  # not sent (opted out after the intent was written)
+
+
+class PhotoStatus(StrEnum):
+    """What happened to one photo (`photos.status`, CHECK-constrained)."""
+
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "failed"  # network or HTTP error: may work next cycle
+    BUDGET = "budget"  # the media budget was spent: left for later, not the photo's fault
+    REFUSED = "refused"  # a URL, host or address we do not fetch
+    TOO_LARGE = "too_large"
+    CORRUPT = "corrupt"
+    TRUNCATED = "truncated"
+    NOT_AN_IMAGE = "not_an_image"
+
+
+class Outcome(StrEnum):
+    """What the community made of a suggestion (`outcomes.outcome`, CHECK-constrained)."""
+
+    CONFIRMED = "confirmed"
+    REFINED = "refined"
+    CONTRADICTED = "contradicted"
+    PENDING = "pending"
+    GONE = "gone"
+
+
+class CycleStatus(StrEnum):
+    """How a poll cycle ended (`cycles.status`, CHECK-constrained)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    PAUSED = "paused"  # a budget ran out; the next cycle resumes
+
+
 @dataclass(frozen=True)
 class Ranked:
     name: str

@@ -19,7 +19,21 @@ class BundleError(UsageError):
 
 
 class PlatformError(PlantBotError):
-    """The platform answered something we cannot use (after retries)."""
+    """The platform answered something we cannot use (after retries).
+
+    `status` is the HTTP status when there was an answer; `retry_after` (seconds) is set when the
+    platform or our own limiter asks us to slow down, so callers branch on data, never on the text.
+    """
+
+    def __init__(self, message: str = "", *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def throttled(self) -> bool:
+        """True when going on now would only meet the same limit (HTTP 429, a spent budget)."""
+        return self.status == 429 or self.retry_after is not None
 
 
 class AuthError(PlatformError):

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 
 from bot import __version__
 from bot.config import Config
-from bot.domain import Observation, Photo
+from bot.domain import Observation, Photo, PhotoStatus
 from bot.errors import BudgetExhausted
 from bot.imaging import ImageDecodeError, decode_image
 
@@ -46,7 +46,7 @@ LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 class PhotoResult:
     observation_id: int
     photo: Photo
-    status: str  # ok | failed | budget | corrupt | truncated | too_large | refused | not_an_image
+    status: PhotoStatus
     image: PIL.Image.Image | None
     nbytes: int
     error: str | None
@@ -219,9 +219,9 @@ class _Fetcher:
             url = rewrite_size(photo.url, self.cfg.photos.size)
         except ValueError as exc:  # a URL that does not even parse: never fetched
             log.info("photo %s of observation %s: unusable URL (%s)", photo.id, obs_id, exc)
-            return PhotoResult(obs_id, photo, "refused", None, 0, f"unusable URL: {exc}", photo.url)
+            return PhotoResult(obs_id, photo, PhotoStatus.REFUSED, None, 0, f"unusable URL: {exc}", photo.url)
 
-        def result(status: str, error: str | None, nbytes: int = 0,
+        def result(status: PhotoStatus, error: str | None, nbytes: int = 0,
                    image: PIL.Image.Image | None = None) -> PhotoResult:
             if error:
                 log.info("photo %s of observation %s: %s", photo.id, obs_id, error)
@@ -230,18 +230,18 @@ class _Fetcher:
         try:
             data = self._download(url)
         except (Refused, ValueError) as exc:  # ValueError: a redirect to a URL that does not parse
-            return result("refused", str(exc))
+            return result(PhotoStatus.REFUSED, str(exc))
         except BudgetExhausted as exc:  # not the photo's fault: the cycle leaves it for later
-            return result("budget", str(exc))
+            return result(PhotoStatus.BUDGET, str(exc))
         except _TooLarge as exc:
-            return result("too_large", str(exc), int(exc.args[1]) if len(exc.args) > 1 else 0)
+            return result(PhotoStatus.TOO_LARGE, str(exc), int(exc.args[1]) if len(exc.args) > 1 else 0)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _HttpStatus) as exc:
-            return result("failed", _one_line(exc))
+            return result(PhotoStatus.FAILED, _one_line(exc))
         try:
             image = decode_image(data, self.cfg.photos.max_pixels, self.decode_size)
         except ImageDecodeError as exc:
-            return result(exc.kind, str(exc), len(data))
-        return result("ok", None, len(data), image)
+            return result(PhotoStatus(exc.kind), str(exc), len(data))
+        return result(PhotoStatus.OK, None, len(data), image)
 
     def _download(self, url: str) -> bytes:
         current = url

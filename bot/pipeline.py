@@ -28,7 +28,7 @@ import requests
 
 from bot import photos as photo_stage
 from bot.config import Config
-from bot.domain import Observation, ObservationPrediction, Photo
+from bot.domain import Observation, ObservationPrediction, Photo, PhotoStatus
 
 if TYPE_CHECKING:
     from bot.classifier import Classifier
@@ -79,7 +79,7 @@ class _Producer:
         if self.stop.is_set():
             raise _Stop()
         result = self.fetch(job)
-        if result.status != "ok" or result.image is None:
+        if result.status != PhotoStatus.OK or result.image is None:
             return _Item(index, result)
         try:
             tensor = self.classifier.prepare(result.image)

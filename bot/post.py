@@ -17,7 +17,6 @@ The ledger's unique key (observation, model version, action) makes a second post
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -25,7 +24,8 @@ from urllib.parse import urlparse
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import INAT_NETWORK_API_HOSTS, Config
-from bot.errors import AuthError, BudgetExhausted, UsageError
+from bot.domain import PROPOSAL_KINDS, DecisionKind, DecisionStatus, PostStatus
+from bot.errors import AuthError, BudgetExhausted, PlatformError, UsageError
 from bot.platforms import NotFound
 from bot.platforms.base import Platform
 from bot.store import Store
@@ -35,10 +35,7 @@ from bot.texts import render_body
 
 log = logging.getLogger(__name__)
 
-PROPOSAL_KINDS = ("species", "genus", "family")
-NOT_POSTABLE = ("recorded", "rejected", "withdrawn", "opted_out")
-THROTTLED = "throttled"  # prefix of errors that should end a posting round (429, budget spent)
-HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")  # how the adapter's one-line errors name the status
+NOT_POSTABLE = (DecisionStatus.RECORDED, DecisionStatus.REJECTED, DecisionStatus.WITHDRAWN, DecisionStatus.OPTED_OUT)
 OPT_OUT_VALUES = ("no", "false", "0", "opt-out", "opt out")
 
 
@@ -50,6 +47,7 @@ class PostOutcome:
     status: str  # posted | failed | retry | skipped | already_posted
     remote_id: int | None = None
     error: str | None = None
+    throttled: bool = False  # a 429 or a spent budget: the round stops, the rest waits for the next one
 
 
 # --- modes ------------------------------------------------------------------------------------
@@ -79,40 +77,22 @@ def check_mode_allowed(cfg: Config) -> None:
 
 # --- talking to the platform -------------------------------------------------------------------
 
-def _http_status(exc: BaseException) -> int | None:
-    """The HTTP status behind a platform error, wherever the adapter or requests put it."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        for attr in ("status_code", "status"):
-            value = getattr(current, attr, None)
-            if isinstance(value, int):
-                return value
-        response = getattr(current, "response", None)
-        value = getattr(response, "status_code", None)
-        if isinstance(value, int):
-            return value
-        match = HTTP_STATUS.search(str(current))
-        if match:
-            return int(match.group(1))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _classify(exc: Exception) -> tuple[str, str]:
-    """('auth'|'retry'|'failed', message): 4xx but 429 is final, the rest may work later."""
+    """('auth'|'retry'|'failed', message): 4xx but 429 is final, the rest may work later.
+
+    Only `PlatformError`s carry a status; anything else (a parse slip, a bug in a fake) is retried.
+    """
     message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-    if isinstance(exc, BudgetExhausted):
-        return "retry", f"{THROTTLED}: {message}"
-    status = _http_status(exc)
+    status = exc.status if isinstance(exc, PlatformError) else None
     if status == 401 or (status is None and isinstance(exc, AuthError)):
         return "auth", message
-    if status == 429:
-        return "retry", f"{THROTTLED}: {message}"
-    if status is not None and 400 <= status < 500:
+    if status is not None and 400 <= status < 500 and status != 429:
         return "failed", message
-    return "retry", message  # 5xx, timeouts, connection errors: nothing known to be final
+    return "retry", message  # 5xx, 429, spent budgets, timeouts, connection errors: nothing known to be final
+
+
+def _throttled(exc: Exception) -> bool:
+    return isinstance(exc, BudgetExhausted) or (isinstance(exc, PlatformError) and exc.throttled)
 
 
 def _same_text(a: str | None, b: str | None) -> bool:
@@ -212,7 +192,7 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
         return _no_row_retry(store, decision, existing, f"cannot check opt-out: {_classify(exc)[1]}")
     if reason:
         return _opt_out(store, decision, existing, reason)
-    identification = decision.kind == "species" or taxon_id is not None
+    identification = decision.kind == DecisionKind.SPECIES or taxon_id is not None
     target = taxon_id if taxon_id is not None else decision.taxon_id
     if identification and target is None:
         return PostOutcome(0, "skipped", None, f"decision {decision_id} has no taxon id to identify with")
@@ -222,8 +202,8 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
             post = q.claim_intent(s, decision=decision, kind="identification" if identification else "comment",
                                   taxon_id=target if identification else None, body=body, user_login=user_login,
                                   mode=mode, existing=existing)
-            if decision.status == "proposed":
-                q.set_decision_status(s, decision.id, "approved")
+            if decision.status == DecisionStatus.PROPOSED:
+                q.set_decision_status(s, decision.id, DecisionStatus.APPROVED)
     except (IntegrityError, LookupError):
         return PostOutcome(0, "skipped", None, "another process is posting this observation right now")
     return _complete(store, platform, post, token, token_provider)
@@ -231,13 +211,13 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
 
 def _existing_outcome(store: Store, platform: Platform, existing: PostRow) -> PostOutcome | None:
     """What an existing ledger row means for a new attempt; None: go on and (re-)send."""
-    if existing.status == "posted":
+    if existing.status == PostStatus.POSTED:
         return PostOutcome(existing.id, "already_posted", existing.remote_id, None)
-    if existing.status == "failed":
+    if existing.status == PostStatus.FAILED:
         return PostOutcome(existing.id, "failed", None, existing.error)
-    if existing.status == "skipped":
+    if existing.status == PostStatus.SKIPPED:
         return PostOutcome(existing.id, "skipped", None, existing.error)
-    if existing.status == "intent":
+    if existing.status == PostStatus.INTENT:
         # Someone is sending it now, or a crash left it open: reconciliation settles it, never a blind send.
         return PostOutcome(existing.id, "retry", None, "an earlier attempt is still open; it will be reconciled")
     return _settle_existing(store, platform, existing)
@@ -267,7 +247,7 @@ def _no_row_retry(store: Store, decision: DecisionRow, existing: PostRow | None,
 def _opt_out(store: Store, decision: DecisionRow, existing: PostRow | None, reason: str) -> PostOutcome:
     log.info("not posting on observation %s: %s", decision.observation_id, reason)
     with store.session() as s:
-        q.set_decision_status(s, decision.id, "opted_out", reason)
+        q.set_decision_status(s, decision.id, DecisionStatus.OPTED_OUT, reason)
         if existing is not None:
             q.mark_skipped(s, existing.id, reason)
     return PostOutcome(existing.id if existing else 0, "skipped", None, reason)
@@ -290,21 +270,21 @@ def _complete(store: Store, platform: Platform, post: PostRow, token: str,
                     continue
                 except Exception as refresh_exc:
                     message = f"token refresh failed: {_classify(refresh_exc)[1]}"
-            return _record_error(store, post, "retry" if kind == "auth" else kind, message)
+            return _record_error(store, post, "retry" if kind == "auth" else kind, message, _throttled(exc))
     with store.session() as s:
         q.mark_posted(s, post.id, remote)
     log.info("posted %s %s on observation %s as %s", post.kind, remote, post.observation_id, post.user_login)
     return PostOutcome(post.id, "posted", remote, None)
 
 
-def _record_error(store: Store, post: PostRow, kind: str, message: str) -> PostOutcome:
+def _record_error(store: Store, post: PostRow, kind: str, message: str, throttled: bool = False) -> PostOutcome:
     with store.session() as s:
         if kind == "failed":
             q.mark_failed(s, post.id, message)
         else:
             q.mark_retry(s, post.id, message, q.utcnow() + q.backoff(post.attempts))
     log.warning("post %s on observation %s: %s (%s)", post.id, post.observation_id, kind, message)
-    return PostOutcome(post.id, kind, None, message)
+    return PostOutcome(post.id, kind, None, message, throttled)
 
 
 # --- rounds -----------------------------------------------------------------------------------
@@ -326,7 +306,7 @@ def reconcile_open_intents(store: Store, platform: Platform, cfg: Config) -> int
             continue
         with store.session() as s:
             current = q.get_post(s, post.id)
-            if current is None or current.status != "intent":
+            if current is None or current.status != PostStatus.INTENT:
                 continue  # completed meanwhile by the process that sent it
             if remote is not None:
                 q.mark_posted(s, post.id, remote)
@@ -364,7 +344,7 @@ def post_approved(store: Store, platform: Platform, cfg: Config, *, token: str, 
         outcome = post_decision(store, platform, decision_id, token=current["token"], user_login=user_login,
                                 mode="auto", cfg=cfg, token_provider=refresh if token_provider else None)
         outcomes.append(outcome)
-        if outcome.status == "retry" and (outcome.error or "").startswith(THROTTLED):
+        if outcome.throttled:
             log.warning("posting round stopped early: %s", outcome.error)
             break
     return outcomes

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
-
 from bot.config import Config
 from bot.domain import Comment, Identification, Observation, Taxon, User
 from bot.errors import PlatformError
@@ -18,16 +16,8 @@ from bot.store.models import DecisionRow, ObservationRow
 
 
 def http_error(status: int) -> PlatformError:
-    """A platform error carrying an HTTP status the way requests reports it."""
-    response = requests.Response()
-    response.status_code = status
-    try:
-        raise requests.HTTPError(f"{status} from the platform", response=response)
-    except requests.HTTPError as exc:
-        try:
-            raise PlatformError(f"HTTP {status}") from exc
-        except PlatformError as wrapped:
-            return wrapped
+    """A platform error carrying an HTTP status the way the adapter's `Http` reports it (a field)."""
+    return PlatformError(f"HTTP {status}", status=status)
 
 
 @dataclass

@@ -328,14 +328,14 @@ def test_auto_round_posts_every_eligible_decision_once(store: Store, tmp_path: P
 
 
 @pytest.mark.parametrize(("error", "kind"), [
-    (PlatformError("POST /v1/identifications: HTTP 422 (Taxon is not valid)"), "failed"),
-    (NotFound("POST /v1/comments: not found (HTTP 404)"), "failed"),
-    (AuthError("POST /v1/identifications: HTTP 403 (forbidden)"), "failed"),
-    (AuthError("POST /v1/identifications: HTTP 401 (expired)"), "auth"),
-    (PlatformError("POST /v1/identifications: HTTP 503 after retries; left for the next cycle"), "retry"),
-    (PlatformError("POST /v1/identifications: HTTP 429 after retries; left for the next cycle"), "retry"),
+    (PlatformError("POST /v1/identifications: HTTP 422 (Taxon is not valid)", status=422), "failed"),
+    (NotFound("POST /v1/comments: not found (HTTP 404)", status=404), "failed"),
+    (AuthError("POST /v1/identifications: HTTP 403 (forbidden)", status=403), "failed"),
+    (AuthError("POST /v1/identifications: HTTP 401 (expired)", status=401), "auth"),
+    (PlatformError("POST /v1/identifications: HTTP 503 after retries; left for the next cycle", status=503), "retry"),
+    (PlatformError("POST /v1/identifications: HTTP 429 after retries; left for the next cycle", status=429), "retry"),
     (PlatformError("POST /v1/identifications failed after retries: Read timed out"), "retry"),
-    (BudgetExhausted("the daily API request budget is spent"), "retry"),
+    (BudgetExhausted("the daily API request budget is spent", retry_after=3600.0), "retry"),
 ])
 def test_adapter_errors_are_classified_by_their_http_status(error: Exception, kind: str) -> None:
     assert _classify(error)[0] == kind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
@@ -101,4 +102,40 @@ def test_failed_transaction_leaves_no_row(tmp_path: Path) -> None:
         pass
     with store.session() as s:
         assert records.undecided_ids(s, "p", 3) == []
+    store.close()
+
+
+def _checks(db: Path) -> dict[str, set[str]]:
+    """The values each CHECK-constrained status column allows, as the migrated database has them."""
+    import re
+
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        sql = " ".join(r[0] for r in conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table'")))
+    engine.dispose()
+    return {name: set(re.findall(r"'(\w+)'", values))
+            for name, values in re.findall(r"CONSTRAINT (ck_\w+) CHECK \(\w+ IN \(([^)]*)\)\)", sql)}
+
+
+def test_migrated_status_checks_allow_exactly_the_enum_values(tmp_path: Path) -> None:
+    from bot.domain import CycleStatus, DecisionStatus, Outcome, PhotoStatus, PostStatus
+
+    db = tmp_path / "x.sqlite3"
+    upgrade(db)
+    assert _checks(db) == {
+        "ck_decisions_status": set(DecisionStatus), "ck_posts_status": set(PostStatus),
+        "ck_photos_status": set(PhotoStatus), "ck_outcomes_outcome": set(Outcome), "ck_cycles_status": set(CycleStatus),
+    }
+
+
+def test_the_database_refuses_a_status_no_enum_knows(tmp_path: Path) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    store = Store(tmp_path / "x.sqlite3")
+    with store.session() as s:
+        cycle_id = records.start_cycle(s, dry_run=True)
+    with pytest.raises(IntegrityError, match="ck_cycles_status"), store.session() as s:
+        s.execute(text("UPDATE cycles SET status = 'finished' WHERE id = :id"), {"id": cycle_id})
+    with store.session() as s:  # nothing half-written: the cycle still reads as running
+        assert s.scalar(text("SELECT status FROM cycles")) == "running"
     store.close()

@@ -15,6 +15,7 @@ from rich.table import Table
 from bot.cli import State, pass_state
 from bot.config import Config, Secrets, as_dict, check_model_path
 from bot.cycle import CycleSummary, run_cycle
+from bot.domain import CycleStatus
 from bot.store import Store, current_revision, downgrade, upgrade
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def once(state: State, dry_run: bool, as_json: bool) -> None:
         click.echo(json.dumps(summary_dict(summary), indent=2))
     else:
         print_summary(summary)
-    if summary.status == "failed":
+    if summary.status == CycleStatus.FAILED:
         sys.exit(1)
 
 

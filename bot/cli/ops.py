@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.cli import State, pass_state
+from bot.domain import PostStatus
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,10 @@ def _print_status(doc: dict[str, Any]) -> None:
         table.add_row(f"  {kind}", str(queue.get(kind, 0)))
     posts = doc["posts"]
     table.add_row("posts", str(sum(posts.values())))
-    for st in ("posted", "withdrawn", "intent", "retry", "failed", "skipped"):
-        if st in posts or st in ("posted", "failed"):
+    # "withdrawn" is a display state (a posted post whose withdrawal went out), not a ledger status.
+    for st in (PostStatus.POSTED, "withdrawn", PostStatus.INTENT, PostStatus.RETRY, PostStatus.FAILED,
+               PostStatus.SKIPPED):
+        if st in posts or st in (PostStatus.POSTED, PostStatus.FAILED):
             table.add_row(f"  {st}", str(posts.get(st, 0)))
     table.add_row("retries due now", str(doc["retry_due"]))
     table.add_row("errors in the last 24 h", str(len(doc["errors_24h"])))

@@ -197,8 +197,9 @@ def _budget_error(exc: BucketFullException) -> PlatformError:
     rate: Any = info.get("rate")
     if remaining >= Duration.HOUR or getattr(rate, "interval", 0) >= Duration.HOUR:
         return BudgetExhausted(f"the daily API request budget is spent; polling pauses for about "
-                               f"{remaining / 3600:.1f} h")
-    return PlatformError(f"request rate limit would need a {remaining:.0f} s wait; trying again next cycle")
+                               f"{remaining / 3600:.1f} h", retry_after=remaining)
+    return PlatformError(f"request rate limit would need a {remaining:.0f} s wait; trying again next cycle",
+                         retry_after=remaining)
 
 
 class Http:
@@ -228,15 +229,18 @@ class Http:
         where = f"{method} {_short(url)}"
         status = resp.status_code
         if status == 401:
-            raise Unauthorized(f"{where}: HTTP 401 ({_error_text(resp)})")
+            raise Unauthorized(f"{where}: HTTP 401 ({_error_text(resp)})", status=status)
         if status == 403:
-            raise AuthError(f"{where}: HTTP {status} ({_error_text(resp)})")
+            raise AuthError(f"{where}: HTTP {status} ({_error_text(resp)})", status=status)
         if status == 404:
-            raise NotFound(f"{where}: not found (HTTP 404)")
-        if status == 429 or status >= 500:
-            raise PlatformError(f"{where}: HTTP {status} after retries; left for the next cycle")
+            raise NotFound(f"{where}: not found (HTTP 404)", status=status)
+        if status == 429:
+            raise PlatformError(f"{where}: HTTP {status} after retries; left for the next cycle", status=status,
+                                retry_after=_retry_after(resp))
+        if status >= 500:
+            raise PlatformError(f"{where}: HTTP {status} after retries; left for the next cycle", status=status)
         if status >= 400:
-            raise PlatformError(f"{where}: HTTP {status} ({_error_text(resp)})")
+            raise PlatformError(f"{where}: HTTP {status} ({_error_text(resp)})", status=status)
         ctype = resp.headers.get("Content-Type", "")
         if "json" not in ctype.lower() and not getattr(resp, "from_cache", False):
             raise PlatformError(f"{where}: expected JSON, got {ctype.split(';')[0] or 'no content type'} "
@@ -245,6 +249,14 @@ class Http:
             return resp.json()
         except ValueError:
             raise PlatformError(f"{where}: the answer is not valid JSON") from None
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    """The Retry-After header in seconds (the delay form; an HTTP date or garbage gives None)."""
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
 
 
 def _error_text(resp: requests.Response) -> str:

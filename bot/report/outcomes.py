@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.config import Config
-from bot.domain import Observation, Taxon
+from bot.domain import Observation, Outcome, Taxon
 from bot.errors import PlatformError
 from bot.platforms.base import Platform
 from bot.store.audit import NewOutcome, Trackable, record_outcomes, select_trackable
@@ -48,7 +48,7 @@ class TaxonLookup:
         return self.cache[taxon_id]
 
 
-def classify(proposed: int, community: int | None, lookup: TaxonLookup) -> str:
+def classify(proposed: int, community: int | None, lookup: TaxonLookup) -> Outcome:
     """confirmed / refined / contradicted / pending for a suggestion still standing.
 
     A community taxon *above* the proposal (the community has only reached its genus so far,
@@ -56,19 +56,19 @@ def classify(proposed: int, community: int | None, lookup: TaxonLookup) -> str:
     contradicted: nobody has disagreed at the proposed rank yet.
     """
     if community is None:
-        return "pending"
+        return Outcome.PENDING
     if community == proposed:
-        return "confirmed"
+        return Outcome.CONFIRMED
     ct = lookup.get(community)
     if ct is not None and ct.is_within(proposed):
-        return "refined"
+        return Outcome.REFINED
     pt = lookup.get(proposed)
     if pt is not None and pt.is_within(community):
-        return "pending"
+        return Outcome.PENDING
     if ct is None or pt is None:
         log.warning("taxon %s or %s unknown to the platform; outcome left pending", community, proposed)
-        return "pending"
-    return "contradicted"
+        return Outcome.PENDING
+    return Outcome.CONTRADICTED
 
 
 def post_state(item: Trackable, obs: Observation) -> str:
@@ -91,12 +91,12 @@ def post_state(item: Trackable, obs: Observation) -> str:
 def judge(item: Trackable, obs: Observation | None, lookup: TaxonLookup, now: datetime) -> NewOutcome:
     """One check of one suggestion."""
     if obs is None:
-        return NewOutcome(item.decision_id, now, None, None, "deleted", "gone")
+        return NewOutcome(item.decision_id, now, None, None, "deleted", Outcome.GONE)
     lookup.learn(obs)
     state = post_state(item, obs)
     obs_taxon = obs.taxon.id if obs.taxon else None
     gone = state in GONE_STATES
-    outcome = "gone" if gone else classify(item.taxon_id, obs.community_taxon_id, lookup)
+    outcome = Outcome.GONE if gone else classify(item.taxon_id, obs.community_taxon_id, lookup)
     return NewOutcome(item.decision_id, now, obs.community_taxon_id, obs_taxon, state, outcome)
 
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.config import Config
+from bot.domain import DecisionStatus, PostStatus
 from bot.errors import AuthError, PlatformError
 from bot.platforms.base import Platform
 from bot.report.outcomes import utcnow
@@ -51,13 +52,13 @@ def _open_intent(store: Store, post_id: int, user_login: str) -> tuple[int, bool
         assert post is not None
         row = withdraw_row(s, post)
         if row is not None:
-            reconcile = row.status == "intent"
-            row.status, row.attempts = "intent", row.attempts + 1
+            reconcile = row.status == PostStatus.INTENT
+            row.status, row.attempts = PostStatus.INTENT, row.attempts + 1
             return row.id, reconcile
         row = PostRow(decision_id=post.decision_id, observation_id=post.observation_id,
                       model_version=post.model_version, action="withdraw", kind=post.kind,
                       taxon_id=post.taxon_id, body="", user_login=user_login, mode=post.mode,
-                      status="intent", remote_id=post.remote_id, attempts=1, created_at=utcnow())
+                      status=PostStatus.INTENT, remote_id=post.remote_id, attempts=1, created_at=utcnow())
         s.add(row)
         s.flush()
         return row.id, False
@@ -69,12 +70,12 @@ def _complete(store: Store, row_id: int, error: str | None, user_login: str) -> 
         assert row is not None
         row.completed_at = utcnow()
         if error is not None:
-            row.status, row.error = "failed", error
+            row.status, row.error = PostStatus.FAILED, error
             return
-        row.status, row.error = "posted", None
+        row.status, row.error = PostStatus.POSTED, None
         decision = s.get(DecisionRow, row.decision_id)
         if decision is not None:
-            decision.status = "withdrawn"
+            decision.status = DecisionStatus.WITHDRAWN
         s.add(ReviewActionRow(decision_id=row.decision_id, action="withdraw", moderator=user_login,
                               reason=f"retract model version {row.model_version}", at=utcnow()))
 

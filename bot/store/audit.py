@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from bot.domain import PROPOSAL_KINDS, DecisionStatus, Outcome, PostStatus
 from bot.store.models import (
     DecisionRow,
     ObservationRow,
@@ -36,8 +37,7 @@ from bot.store.models import (
     ReviewActionRow,
 )
 
-PROPOSING_KINDS = ("species", "genus", "family")
-OUTCOMES = ("confirmed", "refined", "contradicted", "pending", "gone")
+OUTCOMES = tuple(Outcome)
 CUTOFFS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
 N_PROB_BINS = 10
 MAX_PHOTO_BUCKET = 5  # 1, 2, 3, 4, 5+
@@ -88,7 +88,7 @@ class NewOutcome:
 def _posted_subquery() -> Any:
     return (
         select(PostRow.decision_id, PostRow.kind, PostRow.remote_id, PostRow.taxon_id)
-        .where(PostRow.action == "post", PostRow.status == "posted")
+        .where(PostRow.action == "post", PostRow.status == PostStatus.POSTED)
         .subquery("posted")
     )
 
@@ -122,7 +122,7 @@ def select_trackable(session: Session, limit: int | None = None) -> list[Trackab
         .outerjoin(latest, _joins_latest(latest))
         .where(
             or_(posted.c.decision_id.is_not(None),
-                and_(DecisionRow.dry_run.is_(True), DecisionRow.kind.in_(PROPOSING_KINDS))),
+                and_(DecisionRow.dry_run.is_(True), DecisionRow.kind.in_(PROPOSAL_KINDS))),
             taxon.is_not(None),
             or_(latest.id.is_(None), latest.post_state != "deleted"),
         )
@@ -175,17 +175,18 @@ def queue_fate(session: Session, f: Filters) -> dict[str, int]:
     """What became of the review queue's proposals: approved, edited, rejected, skipped, pending."""
     edited = select(ReviewActionRow.decision_id).where(ReviewActionRow.action == "edit")
     fate = case(
-        (DecisionRow.status == "proposed", "pending"),
-        (DecisionRow.status == "rejected", "rejected"),
-        (DecisionRow.status == "skipped", "skipped"),
+        (DecisionRow.status == DecisionStatus.PROPOSED, "pending"),
+        (DecisionRow.status == DecisionStatus.REJECTED, "rejected"),
+        (DecisionRow.status == DecisionStatus.SKIPPED, "skipped"),
         (DecisionRow.id.in_(edited), "edited"),
-        (DecisionRow.status.in_(("approved", "posted", "failed", "withdrawn")), "approved"),
+        (DecisionRow.status.in_((DecisionStatus.APPROVED, DecisionStatus.POSTED, DecisionStatus.FAILED,
+                                 DecisionStatus.WITHDRAWN)), "approved"),
         else_=DecisionRow.status,
     )
     stmt = (
         select(fate, func.count())
         .where(DecisionRow.mode == "review", DecisionRow.dry_run.is_(False),
-               DecisionRow.kind.in_(PROPOSING_KINDS), *f.clauses())
+               DecisionRow.kind.in_(PROPOSAL_KINDS), *f.clauses())
         .group_by(fate)
     )
     return {str(k): int(n) for k, n in session.execute(stmt)}
@@ -321,9 +322,9 @@ def _suggestions_stmt(f: Filters, source: str) -> Select[Any]:
     ).select_from(DecisionRow)
     if source == "posted":
         stmt = stmt.join(PostRow, and_(PostRow.decision_id == DecisionRow.id, PostRow.action == "post",
-                                       PostRow.status == "posted"))
+                                       PostRow.status == PostStatus.POSTED))
     else:
-        stmt = stmt.where(DecisionRow.dry_run.is_(True), DecisionRow.kind.in_(PROPOSING_KINDS))
+        stmt = stmt.where(DecisionRow.dry_run.is_(True), DecisionRow.kind.in_(PROPOSAL_KINDS))
     return (stmt.outerjoin(ObservationRow, ObservationRow.id == DecisionRow.observation_id)
             .outerjoin(latest, _joins_latest(latest))
             .where(*f.clauses()).order_by(time_col.desc(), DecisionRow.id.desc()))
@@ -344,10 +345,10 @@ def iter_suggestions(session: Session, f: Filters, source: str,
 
 def current_posted_identifications(session: Session, model_version: str) -> list[PostRow]:
     """Identifications of a model version that were posted and not yet withdrawn by us."""
-    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == "posted")
+    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == PostStatus.POSTED)
     stmt = (
         select(PostRow)
-        .where(PostRow.action == "post", PostRow.kind == "identification", PostRow.status == "posted",
+        .where(PostRow.action == "post", PostRow.kind == "identification", PostRow.status == PostStatus.POSTED,
                PostRow.model_version == model_version, PostRow.remote_id.is_not(None),
                PostRow.decision_id.not_in(withdrawn))
         .order_by(PostRow.id)

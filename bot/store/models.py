@@ -7,11 +7,13 @@ Times are naive UTC.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -23,9 +25,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.domain import CycleStatus, DecisionStatus, Outcome, PhotoStatus, PostStatus
+
 
 class Base(DeclarativeBase):
     pass
+
+
+def one_of(column: str, values: type[StrEnum], name: str) -> CheckConstraint:
+    """A CHECK that `column` holds one of the enum's values: the database refuses a misspelt status."""
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
 
 
 class ObservationRow(Base):
@@ -53,13 +63,14 @@ class ObservationRow(Base):
 
 class PhotoRow(Base):
     __tablename__ = "photos"
-    __table_args__ = (UniqueConstraint("observation_id", "photo_id", name="uq_photos_observation_photo"),)
+    __table_args__ = (UniqueConstraint("observation_id", "photo_id", name="uq_photos_observation_photo"),
+                      one_of("status", PhotoStatus, "ck_photos_status"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id"), index=True)
     photo_id: Mapped[int] = mapped_column(BigInteger)
     position: Mapped[int] = mapped_column(Integer, default=0)
     url: Mapped[str] = mapped_column(String(1000))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, ok, failed, corrupt, refused
+    status: Mapped[str] = mapped_column(String(20), default=PhotoStatus.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     bytes: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -73,11 +84,12 @@ class DecisionRow(Base):
     __table_args__ = (
         UniqueConstraint("observation_id", "model_name", "model_version", name="uq_decisions_obs_model"),
         Index("ix_decisions_kind_status", "kind", "status"),
+        one_of("status", DecisionStatus, "ck_decisions_status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id"), index=True)
     cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # species, genus, family, abstain, skip
+    kind: Mapped[str] = mapped_column(String(20))  # a DecisionKind
     taxon_id: Mapped[int | None] = mapped_column(BigInteger)
     taxon_name: Mapped[str | None] = mapped_column(String(300))
     rank: Mapped[str | None] = mapped_column(String(30))
@@ -89,8 +101,7 @@ class DecisionRow(Base):
     cutoff: Mapped[float] = mapped_column(Float, default=0.3)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
     mode: Mapped[str] = mapped_column(String(20), default="dry-run")
-    # recorded (dry-run / abstain / skip), proposed, approved, rejected, skipped, posted, failed, withdrawn
-    status: Mapped[str] = mapped_column(String(20), default="recorded", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=DecisionStatus.RECORDED, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     predictions: Mapped[list[PredictionRow]] = relationship(order_by="PredictionRow.position")
 
@@ -119,10 +130,11 @@ class CursorRow(Base):
 
 class CycleRow(Base):
     __tablename__ = "cycles"
+    __table_args__ = (one_of("status", CycleStatus, "ck_cycles_status"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running, ok, failed, paused
+    status: Mapped[str] = mapped_column(String(20), default=CycleStatus.RUNNING)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
     seen: Mapped[int] = mapped_column(Integer, default=0)
     decided: Mapped[int] = mapped_column(Integer, default=0)
@@ -153,6 +165,7 @@ class PostRow(Base):
     __tablename__ = "posts"
     __table_args__ = (
         UniqueConstraint("observation_id", "model_version", "action", name="uq_posts_obs_version_action"),
+        one_of("status", PostStatus, "ck_posts_status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
@@ -164,7 +177,7 @@ class PostRow(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     user_login: Mapped[str] = mapped_column(String(200))
     mode: Mapped[str] = mapped_column(String(20))  # review, auto
-    status: Mapped[str] = mapped_column(String(20), default="intent", index=True)  # intent, posted, failed, retry
+    status: Mapped[str] = mapped_column(String(20), default=PostStatus.INTENT, index=True)
     remote_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -180,13 +193,14 @@ class OutcomeRow(Base):
     """What the community made of a posted (or would-be) suggestion, at one check time."""
 
     __tablename__ = "outcomes"
+    __table_args__ = (one_of("outcome", Outcome, "ck_outcomes_outcome"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
     checked_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     community_taxon_id: Mapped[int | None] = mapped_column(BigInteger)
     observation_taxon_id: Mapped[int | None] = mapped_column(BigInteger)
     post_state: Mapped[str] = mapped_column(String(20))  # current, withdrawn, hidden, deleted, none
-    outcome: Mapped[str] = mapped_column(String(20), index=True)  # confirmed, refined, contradicted, pending, gone
+    outcome: Mapped[str] = mapped_column(String(20), index=True)
     latest: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
 
 

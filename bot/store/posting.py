@@ -16,9 +16,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.domain import PROPOSAL_KINDS, DecisionStatus, PostStatus
 from bot.store.models import CycleRow, DecisionRow, KeyValueRow, ObservationRow, PostRow
-
-PROPOSAL_KINDS = ("species", "genus", "family")
 
 
 def utcnow() -> datetime:
@@ -78,7 +77,7 @@ def open_intents(s: Session, now: datetime | None = None) -> list[PostRow]:
     reconciliation never mistakes a slow send for a lost one and sends it a second time.
     """
     at = now or utcnow()
-    rows = s.scalars(select(PostRow).where(PostRow.status == "intent").order_by(PostRow.id))
+    rows = s.scalars(select(PostRow).where(PostRow.status == PostStatus.INTENT).order_by(PostRow.id))
     return [p for p in rows if not _sender_may_be_alive(p, at)]
 
 
@@ -87,7 +86,7 @@ def due_retries(s: Session, mode: str, now: datetime | None = None) -> list[Post
     at = now or utcnow()
     return list(s.scalars(
         select(PostRow)
-        .where(PostRow.status == "retry", PostRow.mode == mode, PostRow.action == "post",
+        .where(PostRow.status == PostStatus.RETRY, PostRow.mode == mode, PostRow.action == "post",
                (PostRow.next_attempt_at.is_(None)) | (PostRow.next_attempt_at <= at))
         .order_by(PostRow.next_attempt_at, PostRow.id)))
 
@@ -99,13 +98,13 @@ def approved_unposted(s: Session, mode: str = "auto") -> list[int]:
         PostRow.model_version == DecisionRow.model_version,
         PostRow.action == "post").exists()
     q = (select(DecisionRow.id)
-         .where(DecisionRow.status == "approved", DecisionRow.mode == mode,
+         .where(DecisionRow.status == DecisionStatus.APPROVED, DecisionRow.mode == mode,
                 DecisionRow.kind.in_(PROPOSAL_KINDS), ~has_post)
          .order_by(DecisionRow.id))
     return list(s.scalars(q))
 
 
-def set_decision_status(s: Session, decision_id: int, status: str, reason: str | None = None) -> None:
+def set_decision_status(s: Session, decision_id: int, status: DecisionStatus, reason: str | None = None) -> None:
     row = s.get(DecisionRow, decision_id)
     if row is None:
         return
@@ -119,9 +118,9 @@ def mark_posted(s: Session, post_id: int, remote_id: int) -> None:
     post = s.get(PostRow, post_id)
     if post is None:
         return
-    post.status, post.remote_id, post.error = "posted", remote_id, None
+    post.status, post.remote_id, post.error = PostStatus.POSTED, remote_id, None
     post.next_attempt_at, post.completed_at = None, utcnow()
-    set_decision_status(s, post.decision_id, "posted")
+    set_decision_status(s, post.decision_id, DecisionStatus.POSTED)
 
 
 def mark_failed(s: Session, post_id: int, error: str) -> None:
@@ -129,8 +128,8 @@ def mark_failed(s: Session, post_id: int, error: str) -> None:
     post = s.get(PostRow, post_id)
     if post is None:
         return
-    post.status, post.error, post.next_attempt_at, post.completed_at = "failed", error, None, utcnow()
-    set_decision_status(s, post.decision_id, "failed")
+    post.status, post.error, post.next_attempt_at, post.completed_at = PostStatus.FAILED, error, None, utcnow()
+    set_decision_status(s, post.decision_id, DecisionStatus.FAILED)
 
 
 def mark_retry(s: Session, post_id: int, error: str, next_attempt_at: datetime) -> None:
@@ -138,14 +137,14 @@ def mark_retry(s: Session, post_id: int, error: str, next_attempt_at: datetime) 
     post = s.get(PostRow, post_id)
     if post is None:
         return
-    post.status, post.error, post.next_attempt_at = "retry", error, next_attempt_at
+    post.status, post.error, post.next_attempt_at = PostStatus.RETRY, error, next_attempt_at
 
 
 def mark_skipped(s: Session, post_id: int, reason: str) -> None:
     post = s.get(PostRow, post_id)
     if post is None:
         return
-    post.status, post.error, post.next_attempt_at, post.completed_at = "skipped", reason, None, utcnow()
+    post.status, post.error, post.next_attempt_at, post.completed_at = PostStatus.SKIPPED, reason, None, utcnow()
 
 
 def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int | None, body: str,
@@ -159,7 +158,7 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
     if existing is None:
         post = PostRow(decision_id=decision.id, observation_id=decision.observation_id,
                        model_version=decision.model_version, action="post", kind=kind, taxon_id=taxon_id,
-                       body=body, user_login=user_login, mode=mode, status="intent", attempts=1,
+                       body=body, user_login=user_login, mode=mode, status=PostStatus.INTENT, attempts=1,
                        created_at=now, owner=process_owner(), claimed_at=now)
         s.add(post)
         s.flush()
@@ -167,8 +166,8 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
     # Re-open only from a state that allows it; a conditional UPDATE so a racing process loses.
     result = s.execute(
         update(PostRow)
-        .where(PostRow.id == existing.id, PostRow.status.in_(("retry",)))
-        .values(status="intent", kind=kind, taxon_id=taxon_id, body=body, user_login=user_login, mode=mode,
+        .where(PostRow.id == existing.id, PostRow.status.in_((PostStatus.RETRY,)))
+        .values(status=PostStatus.INTENT, kind=kind, taxon_id=taxon_id, body=body, user_login=user_login, mode=mode,
                 decision_id=decision.id, attempts=PostRow.attempts + 1, next_attempt_at=None,
                 owner=process_owner(), claimed_at=now)
         .execution_options(synchronize_session=False))
@@ -213,12 +212,12 @@ def post_state_counts(s: Session) -> dict[str, int]:
     """Posts by current state, each counted once: a post whose withdrawal went out is `withdrawn`
     (the withdrawal is a second ledger row, not a second post); any other post counts by its status."""
     withdrawn = select(PostRow.observation_id, PostRow.model_version).where(
-        PostRow.action == "withdraw", PostRow.status == "posted")
+        PostRow.action == "withdraw", PostRow.status == PostStatus.POSTED)
     gone = {(o, v) for o, v in s.execute(withdrawn).all()}
     counts: dict[str, int] = {}
     for oid, version, status in s.execute(select(PostRow.observation_id, PostRow.model_version, PostRow.status)
                                           .where(PostRow.action == "post")).all():
-        state = "withdrawn" if status == "posted" and (oid, version) in gone else str(status)
+        state = "withdrawn" if status == PostStatus.POSTED and (oid, version) in gone else str(status)
         counts[state] = counts.get(state, 0) + 1
     return counts
 
@@ -235,14 +234,14 @@ def status_report(s: Session, now: datetime | None = None) -> StatusReport:
                       "photos_failed": last.photos_failed, "counts": dict(last.counts or {}),
                       "dtype": last.dtype}
     queue = {k: n for k, n in s.execute(
-        select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
+        select(DecisionRow.kind, func.count()).where(DecisionRow.status == DecisionStatus.PROPOSED)
         .group_by(DecisionRow.kind)).all()}
     posts = post_state_counts(s)
     since = at - timedelta(hours=24)
     errors: list[str] = []
     for c in s.scalars(select(CycleRow).where(CycleRow.started_at >= since).order_by(CycleRow.id)):
         errors += [f"cycle {c.id}: {e}" for e in (c.errors or [])]
-    for p in s.scalars(select(PostRow).where(PostRow.status.in_(("failed", "retry")),
+    for p in s.scalars(select(PostRow).where(PostRow.status.in_((PostStatus.FAILED, PostStatus.RETRY)),
                                              PostRow.created_at >= since).order_by(PostRow.id)):
         errors.append(f"post {p.id} ({p.status}) on observation {p.observation_id}: {p.error}")
     retry_due = len(due_retries(s, "auto", at))

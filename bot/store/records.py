@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.domain import Decision, Observation
+from bot.domain import CycleStatus, Decision, DecisionStatus, Observation, PhotoStatus
 from bot.store.models import CursorRow, CycleRow, DecisionRow, ObservationRow, PhotoRow, PredictionRow
 
 
@@ -75,7 +75,7 @@ def record_rejected(s: Session, observation_id: int, platform: str, reason: str)
     s.flush()
 
 
-def record_photo_result(s: Session, observation_id: int, photo_id: int, status: str,
+def record_photo_result(s: Session, observation_id: int, photo_id: int, status: PhotoStatus,
                         error: str | None, nbytes: int | None, url: str | None = None) -> None:
     row = s.scalar(select(PhotoRow).where(PhotoRow.observation_id == observation_id, PhotoRow.photo_id == photo_id))
     if row is None:
@@ -120,7 +120,7 @@ def undecided_ids(s: Session, platform: str, max_attempts: int, limit: int = 100
 
 
 def record_decision(s: Session, decision: Decision, *, model_name: str, model_version: str, cutoff: float,
-                    mode: str, dry_run: bool, status: str, cycle_id: int | None) -> int | None:
+                    mode: str, dry_run: bool, status: DecisionStatus, cycle_id: int | None) -> int | None:
     """Adds the decision and its top-k unless this observation already has one for this model version."""
     existing = s.scalar(select(DecisionRow.id).where(
         DecisionRow.observation_id == decision.observation_id, DecisionRow.model_name == model_name,
@@ -146,14 +146,14 @@ def record_decision(s: Session, decision: Decision, *, model_name: str, model_ve
 
 def start_cycle(s: Session, dry_run: bool, dtype: str | None = None) -> int:
     """A running cycle; `dtype` is the classifier's precision, kept so a change of figures can be traced."""
-    row = CycleRow(started_at=utcnow(), status="running", dry_run=dry_run, counts={}, timings={}, errors=[],
-                   dtype=dtype)
+    row = CycleRow(started_at=utcnow(), status=CycleStatus.RUNNING, dry_run=dry_run, counts={}, timings={},
+                   errors=[], dtype=dtype)
     s.add(row)
     s.flush()
     return row.id
 
 
-def finish_cycle(s: Session, cycle_id: int, *, status: str, seen: int, decided: int, photos_failed: int,
+def finish_cycle(s: Session, cycle_id: int, *, status: CycleStatus, seen: int, decided: int, photos_failed: int,
                  counts: dict[str, int], timings: dict[str, float], errors: list[str]) -> None:
     row = s.get(CycleRow, cycle_id)
     if row is None:

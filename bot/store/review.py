@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from bot.domain import PROPOSAL_KINDS, DecisionStatus
 from bot.store.models import DecisionRow, ObservationRow, PostRow, PredictionRow, ReviewActionRow
 
-PROPOSAL_KINDS = ("species", "genus", "family")
 # Statuses a moderator can still act on: new proposals, and ones a moderator skipped earlier.
-ACTIONABLE = ("proposed", "skipped")
+ACTIONABLE = (DecisionStatus.PROPOSED, DecisionStatus.SKIPPED)
 # What each action moves the decision to; "edit" is edit-then-approve.
-ACTION_STATUS = {"approve": "approved", "edit": "approved", "reject": "rejected", "skip": "skipped"}
+ACTION_STATUS = {"approve": DecisionStatus.APPROVED, "edit": DecisionStatus.APPROVED,
+                 "reject": DecisionStatus.REJECTED, "skip": DecisionStatus.SKIPPED}
 
 
 def utcnow() -> datetime:
@@ -31,7 +32,7 @@ def utcnow() -> datetime:
 class QueueFilter:
     """What the queue page shows: one status, optionally one kind and a score floor."""
 
-    status: str = "proposed"
+    status: str = DecisionStatus.PROPOSED
     kind: str | None = None
     min_score: float | None = None
     page: int = 1
@@ -210,7 +211,7 @@ def recent_actions(s: Session, limit: int = 100) -> list[HistoryEntry]:
 
 def queue_counts(s: Session) -> dict[str, int]:
     """Open proposals per kind, for the queue header."""
-    stmt = (select(DecisionRow.kind, func.count()).where(DecisionRow.status == "proposed")
+    stmt = (select(DecisionRow.kind, func.count()).where(DecisionRow.status == DecisionStatus.PROPOSED)
             .group_by(DecisionRow.kind))
     return {kind: n for kind, n in s.execute(stmt)}
 
@@ -222,6 +223,6 @@ def requeue(s: Session, decision_id: int) -> bool:
     the proposal returns to the queue and the next approval re-checks the platform and re-sends.
     """
     result = s.execute(
-        update(DecisionRow).where(DecisionRow.id == decision_id, DecisionRow.status == "approved")
-        .values(status="proposed").execution_options(synchronize_session=False))
+        update(DecisionRow).where(DecisionRow.id == decision_id, DecisionRow.status == DecisionStatus.APPROVED)
+        .values(status=DecisionStatus.PROPOSED).execution_options(synchronize_session=False))
     return getattr(result, "rowcount", 0) == 1

@@ -15,11 +15,12 @@ import requests
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from bot.domain import PROPOSAL_KINDS, DecisionStatus
 from bot.errors import PlantBotError
 from bot.post import post_decision
 from bot.store.models import DecisionRow
 from bot.store.review import (
-    PROPOSAL_KINDS,
+    ACTIONABLE,
     ActionConflict,
     Card,
     QueueFilter,
@@ -60,14 +61,14 @@ def _filter_from_args(args: Any) -> QueueFilter:
         page = max(1, int(args.get("page", 1)))
     except ValueError:
         page = 1
-    status = "skipped" if args.get("status") == "skipped" else "proposed"
+    status = DecisionStatus.SKIPPED if args.get("status") == DecisionStatus.SKIPPED else DecisionStatus.PROPOSED
     return QueueFilter(status=status, kind=kind, min_score=min_score, page=page,
                        page_size=max(1, web_context().cfg.review.page_size))
 
 
 def _query(flt: QueueFilter, page: int | None = None) -> str:
     params: dict[str, Any] = {}
-    if flt.status != "proposed":
+    if flt.status != DecisionStatus.PROPOSED:
         params["status"] = flt.status
     if flt.kind:
         params["kind"] = flt.kind
@@ -201,11 +202,11 @@ def reject(decision_id: int) -> Response:
 
 @bp.post("/proposals/<int:decision_id>/skip")
 def skip(decision_id: int) -> Response:
-    return _simple(decision_id, "skip", allowed_from=("proposed",))
+    return _simple(decision_id, "skip", allowed_from=(DecisionStatus.PROPOSED,))
 
 
 def _simple(decision_id: int, action: str, *, reason: str | None = None,
-            allowed_from: tuple[str, ...] = ("proposed", "skipped")) -> Response:
+            allowed_from: tuple[str, ...] = ACTIONABLE) -> Response:
     ctx = web_context()
     mod = moderator()
     try:

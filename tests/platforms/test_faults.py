@@ -44,6 +44,15 @@ def test_persistent_5xx_gives_up_with_one_line(sim_factory: Factory, tmp_path: P
         _poll_ids(platform)
     assert "HTTP 502" in str(err.value) and "\n" not in str(err.value)
     assert len(_polls(sim)) == 3  # the request and two retries, then the cycle leaves it for next time
+    assert err.value.status == 502 and not err.value.throttled
+
+
+def test_persistent_429_is_a_throttled_error_with_its_retry_after(sim_factory: Factory, tmp_path: Path) -> None:
+    sim = sim_factory(faults=FaultPlan([FaultRule("GET /v1/observations", "status", status=429, retry_after=0)]))
+    platform = create_platform(make_config(tmp_path, sim, max_retries=1), Secrets())
+    with pytest.raises(PlatformError) as err:
+        _poll_ids(platform)
+    assert err.value.status == 429 and err.value.retry_after == 0.0 and err.value.throttled
 
 
 def test_429_waits_for_retry_after(sim_factory: Factory, tmp_path: Path) -> None:
