@@ -35,6 +35,7 @@ from bot.classifier import Classifier, build_model, save_bundle
 from bot.config import Config, load_config
 from bot.cycle import run_cycle
 from bot.decide import skip_before_inference
+from bot.domain import RunMode
 from bot.photos import download_photos
 from bot.platforms import create_platform
 from bot.sim.model import World
@@ -97,10 +98,10 @@ def end_to_end(tmp: Path, args: argparse.Namespace, per_page: int) -> dict[str, 
         cfg = config(tmp, sim, per_page, f"e2e{per_page}")
         clf = classifier(cfg, args)
         store = Store(cfg.database_path)
-        platform = create_platform(cfg, dry_run=True, store=store)
+        platform = create_platform(cfg, dry_run=True)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
-        summary = run_cycle(cfg, store, platform, clf, dry_run=True)
+        summary = run_cycle(cfg, store, platform, clf, mode=RunMode.DRY_RUN)
         seconds = time.perf_counter() - start
         platform.close()
         store.close()
@@ -117,7 +118,7 @@ def stages_alone(tmp: Path, args: argparse.Namespace, per_page: int) -> dict[str
         cfg = config(tmp, sim, per_page, "alone")
         clf = classifier(cfg, args)
         store = Store(cfg.database_path)
-        platform = create_platform(cfg, dry_run=True, store=store)
+        platform = create_platform(cfg, dry_run=True)
         download_s = classify_s = 0.0
         n_obs = 0
         for page in platform.get_new_observations(0):

@@ -23,6 +23,7 @@ import torch
 from bot.classifier import Classifier, build_model, save_bundle
 from bot.config import load_config
 from bot.cycle import run_cycle
+from bot.domain import RunMode
 from bot.platforms import create_platform
 from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, labels_for, make_world
@@ -70,7 +71,7 @@ database = "{tmp / 'db.sqlite3'}"
 """)
         cfg = load_config(tmp / "config.toml")
         store = Store(cfg.database_path)
-        platform = create_platform(cfg, dry_run=True, store=store)
+        platform = create_platform(cfg, dry_run=True)
         classifier = Classifier(bundle)
 
         def unhide(ids: list[int]) -> None:
@@ -82,7 +83,7 @@ database = "{tmp / 'db.sqlite3'}"
         unhide(backlog_ids)
         before = len(sim.requests)
         start = time.perf_counter()
-        summary = run_cycle(cfg, store, platform, classifier, dry_run=True)
+        summary = run_cycle(cfg, store, platform, classifier, mode=RunMode.DRY_RUN)
         backlog_s = time.perf_counter() - start
         listing = sum(1 for r in sim.requests[before:] if r.path == "/v1/observations")
         photo_bytes = _photo_bytes(store)
@@ -97,7 +98,7 @@ database = "{tmp / 'db.sqlite3'}"
         start = time.perf_counter()
         for cycle in range(1, args.cycles + 1):
             unhide(remaining[(cycle - 1) * args.per_cycle: cycle * args.per_cycle])
-            run_cycle(cfg, store, platform, classifier, dry_run=True)
+            run_cycle(cfg, store, platform, classifier, mode=RunMode.DRY_RUN)
             if cycle in (20, args.cycles):
                 gc.collect()
                 rss[cycle] = rss_mib()

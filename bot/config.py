@@ -299,6 +299,15 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
     return cfg
 
 
+def user_agent(pcfg: PlatformConfig) -> str:
+    """`PlantBot/<version> (+contact)`: iNaturalist asks API clients to identify themselves (API and photos)."""
+    from bot import __version__
+
+    name = pcfg.user_agent.strip() or "PlantBot"
+    base = name if "/" in name else f"{name}/{__version__}"
+    return f"{base} (+{pcfg.contact.strip()})" if pcfg.contact.strip() else base
+
+
 def check_model_path(cfg: Config) -> Path:
     """A missing model is a config error, reported against [model] path."""
     path = cfg.model_path

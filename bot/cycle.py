@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference
-from bot.domain import CycleStatus, Decision, DecisionKind, DecisionStatus, Observation, PhotoStatus
+from bot.domain import CycleStatus, Decision, DecisionKind, DecisionStatus, Observation, PhotoStatus, RunMode
 from bot.errors import BudgetExhausted, PlatformError
+from bot.photos import MediaBudget
 from bot.pipeline import stream_classify
-from bot.platforms.budget import media_budget
 from bot.store import records
 from bot.store.db import Store
+from bot.store.media import StoreMediaLedger
 
 if TYPE_CHECKING:
     from bot.classifier import Classifier
@@ -41,7 +42,7 @@ REFETCH_BATCH = 30
 class CycleSummary:
     cycle_id: int = 0
     dry_run: bool = True
-    mode: str = "dry-run"
+    mode: RunMode = RunMode.DRY_RUN
     dtype: str = ""  # the classifier's precision (float32, bfloat16...), also stored with the cycle
     seen: int = 0
     retried: int = 0
@@ -71,11 +72,11 @@ class CycleSummary:
         return CycleStatus.FAILED if self.errors else CycleStatus.OK
 
 
-def decision_status(kind: DecisionKind, mode: str, dry_run: bool) -> DecisionStatus:
+def decision_status(kind: DecisionKind, mode: RunMode) -> DecisionStatus:
     """Where a new decision enters the review flow: only proposals can ever be posted."""
-    if dry_run or not kind.proposes:
+    if mode.dry_run or not kind.proposes:
         return DecisionStatus.RECORDED
-    return DecisionStatus.APPROVED if mode == "auto" else DecisionStatus.PROPOSED
+    return DecisionStatus.APPROVED if mode is RunMode.AUTO else DecisionStatus.PROPOSED
 
 
 def cursor_key(cfg: Config, platform: Platform) -> str:
@@ -88,19 +89,18 @@ class CycleRunner:
     """Carries the collaborators of one cycle so the stage functions stay short."""
 
     def __init__(self, cfg: Config, store: Store, platform: Platform, classifier: Classifier,
-                 dry_run: bool) -> None:
+                 mode: RunMode) -> None:
         self.cfg, self.store, self.platform, self.classifier = cfg, store, platform, classifier
         self.bundle = classifier.bundle
-        self.dry_run = dry_run
-        self.mode = "dry-run" if dry_run else cfg.posting.mode
+        self.mode = mode
         self.logins = [x for x in (cfg.posting.account_login, *cfg.review.moderators) if x]
-        self.summary = CycleSummary(dry_run=dry_run, mode=self.mode, dtype=classifier.dtype_name)
-        self.media_budget = media_budget(cfg, store)
+        self.summary = CycleSummary(dry_run=mode.dry_run, mode=mode, dtype=classifier.dtype_name)
+        self.media_budget = MediaBudget.from_config(cfg, StoreMediaLedger(store))
 
     def run(self) -> CycleSummary:
         s = self.summary
         with self.store.session() as db:
-            s.cycle_id = records.start_cycle(db, self.dry_run, dtype=s.dtype)
+            s.cycle_id = records.start_cycle(db, self.mode.dry_run, dtype=s.dtype)
         log.info("cycle %d: classifier %s on %s", s.cycle_id, s.dtype, self.classifier.device)
         try:
             self._retry_left_over()
@@ -231,8 +231,8 @@ class CycleRunner:
     def _store_decision(self, db: Session, decision: Decision) -> None:
         decision_id = records.record_decision(
             db, decision, model_name=self.bundle.name, model_version=self.bundle.version,
-            cutoff=self.cfg.decision.cutoff, mode=self.mode, dry_run=self.dry_run,
-            status=decision_status(decision.kind, self.mode, self.dry_run), cycle_id=self.summary.cycle_id)
+            cutoff=self.cfg.decision.cutoff, mode=self.mode, dry_run=self.mode.dry_run,
+            status=decision_status(decision.kind, self.mode), cycle_id=self.summary.cycle_id)
         if decision_id is None:
             return
         self.summary.decided += 1
@@ -253,13 +253,10 @@ class CycleRunner:
 
 
 def run_cycle(cfg: Config, store: Store, platform: Platform, classifier: Classifier | None = None, *,
-              dry_run: bool | None = None) -> CycleSummary:
-    """Runs one cycle; `dry_run` None follows the config ([posting] mode = "dry-run")."""
+              mode: RunMode | None = None) -> CycleSummary:
+    """Runs one cycle in `mode` (None: the configured `[posting] mode`)."""
     if classifier is None:
-        from bot.classifier import Classifier, load_bundle
+        from bot.classifier import Classifier
 
-        m = cfg.model
-        classifier = Classifier(load_bundle(cfg.model_path), device=m.device, batch_size=m.batch_size,
-                                threads=m.threads, workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
-    effective_dry_run = cfg.posting.mode == "dry-run" if dry_run is None else dry_run or cfg.posting.mode == "dry-run"
-    return CycleRunner(cfg, store, platform, classifier, effective_dry_run).run()
+        classifier = Classifier.from_config(cfg)
+    return CycleRunner(cfg, store, platform, classifier, mode or RunMode.of(cfg.posting.mode)).run()

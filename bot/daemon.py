@@ -22,19 +22,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.config import Config, Secrets
+from bot.domain import RunMode
 from bot.errors import PlantBotError
 from bot.platforms.base import Platform
-from bot.post import check_mode_allowed, post_approved, reconcile_open_intents
+from bot.post import auto_post_round, check_mode_allowed, reconcile_open_intents
 from bot.store import Store
 from bot.store import posting as q
 from bot.texts import check_templates
+
+if TYPE_CHECKING:
+    from bot.classifier import Classifier
+    from bot.cycle import CycleSummary
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +85,8 @@ class DaemonContext:
     cfg: Config
     store: Store
     platform: Platform
-    classifier: Any
-    dry_run: bool
+    classifier: Classifier
+    mode: RunMode
     max_cycles: int | None = None
     cycles: int = 0
     token: str | None = None
@@ -91,15 +96,17 @@ class DaemonContext:
     _stopper: threading.Thread | None = None
 
     @property
+    def dry_run(self) -> bool:
+        return self.mode.dry_run
+
+    @property
     def posts(self) -> bool:
-        return not self.dry_run and self.cfg.posting.mode == "auto"
+        """Auto mode: the daemon itself posts, under the bot's account."""
+        return self.mode is RunMode.AUTO
 
     def refresh_token(self) -> str:
         """The bot account's token (auto mode), fresh from the adapter; remembered for the next round."""
-        refresh = getattr(self.platform, "refresh_token", None) or getattr(self.platform, "get_token", None)
-        if refresh is None:
-            raise PlantBotError(f"platform {self.platform.name} cannot give the bot a token for auto mode")
-        self.token = str(refresh())
+        self.token = self.platform.get_token()
         if not self.user_login:
             self.user_login = self.cfg.posting.account_login or self.platform.get_current_user(self.token).login
         with self.store.session() as s:
@@ -133,11 +140,12 @@ def _shutdown(scheduler: BlockingScheduler, attempts: int = 50) -> None:
 
 # --- jobs (module-level, explicit ids) ----------------------------------------------------------
 
-def run_cycle(cfg: Config, store: Store, platform: Platform, classifier: Any, *, dry_run: bool) -> Any:
+def run_cycle(cfg: Config, store: Store, platform: Platform, classifier: Classifier, *,
+              mode: RunMode) -> CycleSummary:
     """`bot.cycle.run_cycle`, imported on first use so `bot.daemon` loads without the pipeline's imports."""
     from bot.cycle import run_cycle as cycle
 
-    return cycle(cfg, store, platform, classifier, dry_run=dry_run)
+    return cycle(cfg, store, platform, classifier, mode=mode)
 
 
 def poll_job(ctx: DaemonContext) -> None:
@@ -145,7 +153,7 @@ def poll_job(ctx: DaemonContext) -> None:
     if ctx.stopping.is_set():
         return
     try:
-        summary = run_cycle(ctx.cfg, ctx.store, ctx.platform, ctx.classifier, dry_run=ctx.dry_run)
+        summary = run_cycle(ctx.cfg, ctx.store, ctx.platform, ctx.classifier, mode=ctx.mode)
         log.info("cycle %s: %s, %s seen, %s decided", summary.cycle_id, summary.status, summary.seen,
                  summary.decided)
     except Exception:
@@ -166,9 +174,8 @@ def post_job(ctx: DaemonContext) -> None:
             reconcile_open_intents(ctx.store, ctx.platform, ctx.cfg)
             return
         token = ctx.token or ctx.refresh_token()
-        assert ctx.user_login is not None
-        outcomes = post_approved(ctx.store, ctx.platform, ctx.cfg, token=token, user_login=ctx.user_login,
-                                 token_provider=ctx.refresh_token)
+        outcomes = auto_post_round(ctx.store, ctx.platform, ctx.cfg, mode=ctx.mode, token=token,
+                                   user_login=ctx.user_login or "", token_provider=ctx.refresh_token)
         if outcomes:
             counts: dict[str, int] = {}
             for o in outcomes:
@@ -238,34 +245,31 @@ def _install_signals(ctx: DaemonContext) -> dict[int, Any]:
     return previous
 
 
-def _load_classifier(cfg: Config) -> Any:
-    from bot.classifier import Classifier, load_bundle
-    from bot.config import check_model_path
+def run_daemon(cfg: Config, *, mode: RunMode | None = None, max_cycles: int | None = None,
+               platform: Platform | None = None, classifier: Classifier | None = None,
+               install_signals: bool = True) -> int:
+    """Runs until a signal (or `max_cycles` poll cycles); returns the exit status (0 on a clean stop).
 
-    m = cfg.model
-    return Classifier(load_bundle(check_model_path(cfg)), device=m.device, batch_size=m.batch_size,
-                      threads=m.threads, workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
-
-
-def run_daemon(cfg: Config, *, dry_run: bool = False, max_cycles: int | None = None,
-               platform: Platform | None = None, classifier: Any = None, install_signals: bool = True) -> int:
-    """Runs until a signal (or `max_cycles` poll cycles); returns the exit status (0 on a clean stop)."""
-    dry_run = dry_run or cfg.posting.mode == "dry-run"
-    if not dry_run:
+    `mode` is the CLI's (config plus `--dry-run`); None means the configured `[posting] mode`.
+    """
+    mode = mode or RunMode.of(cfg.posting.mode)
+    if not mode.dry_run:
         check_mode_allowed(cfg)
         check_templates(cfg)
     database = cfg.database_path
     with instance_lock(database):
         if classifier is None:
-            classifier = _load_classifier(cfg)
+            from bot.classifier import Classifier
+
+            classifier = Classifier.from_config(cfg)
         store = Store(database)
         owned = None
         try:
             if platform is None:
                 from bot.platforms import create_platform
 
-                platform = owned = create_platform(cfg, Secrets.from_env(), dry_run=dry_run, store=store)
-            ctx = DaemonContext(cfg=cfg, store=store, platform=platform, classifier=classifier, dry_run=dry_run,
+                platform = owned = create_platform(cfg, Secrets.from_env(), dry_run=mode.dry_run)
+            ctx = DaemonContext(cfg=cfg, store=store, platform=platform, classifier=classifier, mode=mode,
                                 max_cycles=max_cycles)
             return _serve(ctx, install_signals)
         finally:

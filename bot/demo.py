@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bot.config import load_config
 from bot.daemon import run_daemon
+from bot.domain import PROPOSAL_KINDS
 from bot.report import build_report
 from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, make_world, write_image_folder
-from bot.store import Store
-from bot.store.models import DecisionRow
+from bot.store import Store, records
 from bot.texts import render_text
 from bot.training.dataset import from_folder
 from bot.training.evaluate import EvalOptions, evaluate
@@ -143,13 +140,13 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
 
 def _closing_summary(store: Store, cfg: object, say: Callable[[str], None]) -> dict[str, int]:
     with store.session() as s:
-        rows = list(s.scalars(select(DecisionRow).order_by(DecisionRow.id)))
-        kinds = Counter(r.kind for r in rows)
+        kinds = records.decision_counts(s)
+        examples = records.first_decisions(s, PROPOSAL_KINDS)
         say("\nDecisions: " + ", ".join(f"{kinds.get(k, 0)} {label}" for k, label in (
             ("species", "species IDs"), ("genus", "genus comments"), ("family", "family comments"),
             ("abstain", "abstentions"), ("skip", "skipped"))))
-        for kind in ("species", "genus", "family"):
-            example = next((r for r in rows if r.kind == kind), None)
+        for kind in PROPOSAL_KINDS:
+            example = examples.get(kind)
             if example is not None:
                 text = render_text(example, cfg, reviewed_by=MODERATOR)  # type: ignore[arg-type]
                 say(f"\n  a {kind} proposal on observation {example.observation_id} "

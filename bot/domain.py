@@ -7,10 +7,17 @@ store, the review UI) can share them without importing each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 PLANTAE = "Plantae"
+
+
+def utcnow() -> datetime:
+    """Naive UTC: how the store keeps every time (one definition for the store, posting and the report)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 RANKS = ("species", "genus", "family")
 
 
@@ -205,3 +212,25 @@ class Decision:
     best_genus: Ranked | None = None
     best_family: Ranked | None = None
     n_photos: int = 0
+
+
+class RunMode(StrEnum):
+    """What a run may write: computed once from `[posting] mode` and `--dry-run`, then passed down."""
+
+    DRY_RUN = "dry-run"  # records decisions; sends no write request at all
+    REVIEW = "review"  # proposals wait for a moderator, who posts under their own account
+    AUTO = "auto"  # explicit opt-in: approved at once and posted under the bot's account
+
+    @classmethod
+    def of(cls, configured: str, dry_run: bool = False) -> RunMode:
+        """`--dry-run` wins over the config; otherwise the configured mode (already validated)."""
+        return cls.DRY_RUN if dry_run else cls(configured)
+
+    @property
+    def dry_run(self) -> bool:
+        return self is RunMode.DRY_RUN
+
+    @property
+    def for_moderator(self) -> RunMode:
+        """A moderator's approval posts as a reviewed post, whatever the daemon does, unless nothing may be sent."""
+        return self if self is RunMode.DRY_RUN else RunMode.REVIEW

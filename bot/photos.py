@@ -27,8 +27,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from bot import __version__
-from bot.config import Config
+from bot.config import Config, user_agent
 from bot.domain import Observation, Photo, PhotoStatus
 from bot.errors import BudgetExhausted
 from bot.imaging import ImageDecodeError, decode_image
@@ -190,9 +189,7 @@ def photo_session(cfg: Config) -> requests.Session:
     """A plain requests session (never pyinaturalist's cache) with PlantBot's User-Agent."""
     s = requests.Session()
     s.trust_env = False  # no proxies from the environment: the checked host is the host we connect to
-    name = cfg.platform.user_agent.strip() or "PlantBot"
-    ua = name if "/" in name else f"{name}/{__version__}"
-    s.headers["User-Agent"] = f"{ua} (+{cfg.platform.contact.strip()})" if cfg.platform.contact.strip() else ua
+    s.headers["User-Agent"] = user_agent(cfg.platform)
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(4, cfg.photos.parallel), max_retries=0)
     s.mount("https://", adapter)
     s.mount("http://", adapter)

@@ -21,10 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.config import INAT_NETWORK_API_HOSTS, Config
-from bot.domain import PROPOSAL_KINDS, DecisionKind, DecisionStatus, PostStatus
+from bot.domain import PROPOSAL_KINDS, DecisionKind, DecisionStatus, PostStatus, RunMode
 from bot.errors import AuthError, BudgetExhausted, PlatformError, UsageError
 from bot.platforms import NotFound
 from bot.platforms.base import Platform
@@ -115,7 +113,8 @@ def find_remote(platform: Platform, post: PostRow) -> int | None:
 
 def _send(platform: Platform, post: PostRow, token: str) -> int:
     if post.kind == "identification":
-        assert post.taxon_id is not None
+        if post.taxon_id is None:  # claim_intent never writes one; a hand-edited row would
+            raise ValueError(f"post {post.id} is an identification without a taxon id")
         return platform.post_identification(token, post.observation_id, post.taxon_id, post.body)
     return platform.post_comment(token, post.observation_id, post.body)
 
@@ -160,18 +159,19 @@ def _opt_out_reason(platform: Platform, cfg: Config, observation_id: int, login:
 
 # --- one post ---------------------------------------------------------------------------------
 
-def post_decision(store: Store, platform: Platform, decision_id: int, *, token: str, user_login: str, mode: str,
-                  cfg: Config, text: str | None = None, taxon_id: int | None = None,
+def post_decision(store: Store, platform: Platform, decision_id: int, *, token: str, user_login: str,
+                  mode: RunMode, cfg: Config, text: str | None = None, taxon_id: int | None = None,
                   token_provider: Callable[[], str] | None = None) -> PostOutcome:
     """Posts one approved decision, exactly once.
 
-    `token`/`user_login` are the moderator's (review) or the bot account's (auto).  `text` and
+    `mode` is the run's (a moderator's approval posts in review mode: `RunMode.for_moderator`); in
+    dry-run nothing is sent.  `token`/`user_login` are the moderator's (review) or the bot account's (auto).  `text` and
     `taxon_id` carry a moderator's edits; an explicit `taxon_id` always posts an identification.
     On a 401 the token is refreshed once through `token_provider` when one is given.
     """
-    if platform.dry_run or cfg.posting.mode == "dry-run":
+    if mode.dry_run or platform.dry_run:
         return PostOutcome(0, "skipped", None, "dry-run: no write request is sent")
-    if mode not in ("review", "auto"):
+    if mode not in (RunMode.REVIEW, RunMode.AUTO):
         raise UsageError(f"posting mode {mode!r} is not review or auto")
     with store.session() as s:
         decision = q.get_decision(s, decision_id)
@@ -204,7 +204,7 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
                                   mode=mode, existing=existing)
             if decision.status == DecisionStatus.PROPOSED:
                 q.set_decision_status(s, decision.id, DecisionStatus.APPROVED)
-    except (IntegrityError, LookupError):
+    except q.ClaimConflict:
         return PostOutcome(0, "skipped", None, "another process is posting this observation right now")
     return _complete(store, platform, post, token, token_provider)
 
@@ -223,14 +223,15 @@ def _existing_outcome(store: Store, platform: Platform, existing: PostRow) -> Po
     return _settle_existing(store, platform, existing)
 
 
-def _body(platform: Platform, decision: DecisionRow, cfg: Config, mode: str, user_login: str,
+def _body(platform: Platform, decision: DecisionRow, cfg: Config, mode: RunMode, user_login: str,
           taxon_id: int | None, identification: bool) -> str:
-    reviewed_by = user_login if mode == "review" else None
+    reviewed_by = user_login if mode is RunMode.REVIEW else None
     name = None
     if taxon_id is not None and taxon_id != decision.taxon_id:
         try:
             taxon = platform.get_taxon(taxon_id)
-        except Exception:
+        except Exception as exc:  # the text then names the taxon by id; the post itself still goes out
+            log.warning("cannot read taxon %s for the post text: %s", taxon_id, _classify(exc)[1])
             taxon = None
         name = taxon.name if taxon else f"taxon {taxon_id}"
     return render_body(decision, cfg, reviewed_by, identification=identification, taxon_name=name)
@@ -320,29 +321,32 @@ def reconcile_open_intents(store: Store, platform: Platform, cfg: Config) -> int
     return resolved
 
 
-def post_approved(store: Store, platform: Platform, cfg: Config, *, token: str, user_login: str,
-                  token_provider: Callable[[], str] | None = None) -> list[PostOutcome]:
-    """The auto-mode posting round: settles open intents, then posts approved decisions and due retries.
+def auto_post_round(store: Store, platform: Platform, cfg: Config, *, mode: RunMode, token: str, user_login: str,
+                    token_provider: Callable[[], str] | None = None) -> list[PostOutcome]:
+    """The auto-mode posting round (`once` and the daemon alike): settles open intents once, then posts
+    approved decisions and due retries under the bot's account.  Outside auto mode it does nothing.
 
     A 429 or a spent budget ends the round early; the rest waits for the next one.
     """
-    if cfg.posting.mode != "auto" or platform.dry_run:
+    if mode is not RunMode.AUTO or platform.dry_run:
         return []
     check_mode_allowed(cfg)
     reconcile_open_intents(store, platform, cfg)
     with store.session() as s:
-        ids = q.approved_unposted(s, "auto") + [p.decision_id for p in q.due_retries(s, "auto")]
+        ids = q.approved_unposted(s, mode) + [p.decision_id for p in q.due_retries(s, mode)]
     current = {"token": token}
 
-    def refresh() -> str:
-        assert token_provider is not None
-        current["token"] = token_provider()
-        return current["token"]
+    def refresh(provider: Callable[[], str]) -> Callable[[], str]:
+        def renew() -> str:
+            current["token"] = provider()
+            return current["token"]
+        return renew
 
+    renew = refresh(token_provider) if token_provider is not None else None
     outcomes: list[PostOutcome] = []
     for decision_id in dict.fromkeys(ids):
         outcome = post_decision(store, platform, decision_id, token=current["token"], user_login=user_login,
-                                mode="auto", cfg=cfg, token_provider=refresh if token_provider else None)
+                                mode=mode, cfg=cfg, token_provider=renew)
         outcomes.append(outcome)
         if outcome.throttled:
             log.warning("posting round stopped early: %s", outcome.error)

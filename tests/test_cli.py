@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli import log_level, main
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -124,3 +124,11 @@ def test_auto_mode_without_opt_in_refuses_before_recording_anything(tmp_path: Pa
     assert result.exit_code == 2
     assert "allow_unreviewed" in result.output
     assert not (tmp_path / "db.sqlite3").exists()
+
+
+def test_quiet_shows_errors_only_and_verbose_adds_detail() -> None:
+    import logging
+
+    assert log_level(0, False) == logging.WARNING
+    assert log_level(0, True) == logging.ERROR and log_level(2, True) == logging.ERROR
+    assert log_level(1, False) == logging.INFO and log_level(2, False) == logging.DEBUG

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot.classifier import Classifier, build_model, save_bundle
 from bot.config import Config
 from bot.cycle import run_cycle
+from bot.domain import RunMode
 from bot.platforms import create_platform
 from bot.sim.faults import FaultPlan, FaultRule
 from bot.sim.server import SimServer
@@ -45,9 +46,9 @@ def decisions_per_observation(store: Store) -> dict[int, int]:
 
 
 def cycle(cfg: Config, store: Store, classifier: Classifier):  # type: ignore[no-untyped-def]
-    platform = create_platform(cfg, dry_run=True, store=store)
+    platform = create_platform(cfg, dry_run=True)
     try:
-        return run_cycle(cfg, store, platform, classifier, dry_run=True)
+        return run_cycle(cfg, store, platform, classifier, mode=RunMode.DRY_RUN)
     finally:
         platform.close()
 

@@ -14,10 +14,12 @@ from sqlalchemy import select
 import bot.daemon as daemon
 from bot.config import Config
 from bot.daemon import AlreadyRunning, build_scheduler, instance_lock, run_daemon
+from bot.domain import RunMode
 from bot.errors import UsageError
 from bot.store import Store
 from bot.store.models import KeyValueRow, PostRow
 from tests.post_fakes import FakePlatform, add_decision, make_config
+from tests.support.simconfig import write_sim_config
 
 
 class BotPlatform(FakePlatform):
@@ -42,11 +44,11 @@ def test_a_second_instance_on_the_same_database_is_refused(tmp_path: Path) -> No
 def test_jobs_have_ids_single_instances_and_coalesce(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, mode="auto")
     ctx = daemon.DaemonContext(cfg=cfg, store=None, platform=BotPlatform(), classifier=None,  # type: ignore[arg-type]
-                               dry_run=False)
+                               mode=RunMode.AUTO)
     jobs = {j.id: j for j in build_scheduler(ctx).get_jobs()}
     assert set(jobs) == {"poll", "post", "token-refresh", "audit-refresh"}
     assert all(j.max_instances == 1 and j.coalesce for j in jobs.values())
-    ctx.dry_run = True
+    ctx.mode = RunMode.DRY_RUN
     assert {j.id for j in build_scheduler(ctx).get_jobs()} == {"poll", "audit-refresh"}
 
 
@@ -57,7 +59,7 @@ def fake_cycles(monkeypatch: pytest.MonkeyPatch, effects: list[Any]) -> list[int
     class Summary:
         cycle_id, status, seen, decided = 0, "ok", 0, 0
 
-    def fake(cfg: Config, store: Store, platform: Any, classifier: Any, *, dry_run: bool) -> Summary:
+    def fake(cfg: Config, store: Store, platform: Any, classifier: Any, *, mode: RunMode) -> Summary:
         calls.append(1)
         effect = effects.pop(0) if effects else None
         if isinstance(effect, Exception):
@@ -133,17 +135,8 @@ def test_status_shows_last_cycle_queue_posts_errors_and_budget(tmp_path: Path) -
     from bot.store.models import CycleRow
     from tests.post_fakes import now
 
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[platform]
-api_url = "http://127.0.0.1:9/v1"
-site_url = "http://127.0.0.1:9"
-ratelimit_path = "{tmp_path / 'ratelimit.sqlite3'}"
-[posting]
-mode = "review"
-[store]
-database = "{tmp_path / 'plantbot.sqlite3'}"
-""")
+    config = write_sim_config(tmp_path / "config.toml", api_url="http://127.0.0.1:9/v1", site_url="http://127.0.0.1:9",
+                              state=tmp_path, sections={"posting": {"mode": "review"}})
     store = Store(tmp_path / "plantbot.sqlite3")
     with store.session() as s:
         s.add(CycleRow(started_at=now(), finished_at=now(), status="failed", seen=12, decided=9,

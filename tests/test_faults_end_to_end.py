@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bot.classifier import Classifier, build_model, save_bundle
 from bot.cycle import run_cycle
+from bot.domain import RunMode
 from bot.platforms import create_platform
 from bot.sim.faults import FaultPlan
 from bot.sim.server import SimServer
@@ -52,11 +53,11 @@ def test_fault_mix_every_observation_decided_once_at_most_one_request_a_second(t
         cfg = sim_config(tmp_path, sim, bundle.path, requests_per_second=1.0,
                          extra="[photos]\ntimeout_seconds = 5.0")
         store = Store(cfg.database_path)
-        platform = create_platform(cfg, dry_run=True, store=store)
+        platform = create_platform(cfg, dry_run=True)
         classifier = Classifier(bundle, batch_size=64)
         statuses = []
         for _ in range(8):
-            summary = run_cycle(cfg, store, platform, classifier, dry_run=True)
+            summary = run_cycle(cfg, store, platform, classifier, mode=RunMode.DRY_RUN)
             statuses.append(summary.status)
             with store.session() as s:
                 decided = set(s.scalars(select(DecisionRow.observation_id)))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.config import Secrets, load_config
+from bot.domain import RunMode
 from bot.platforms import create_platform
 from bot.post import post_decision
 from bot.sim.server import SimServer
@@ -104,11 +105,11 @@ def test_dry_run_sends_zero_writes_even_with_approvals(sim: SimServer, bundle: P
         for oid, (kind, taxon) in POSTABLE.items()}
     # A moderator approving one anyway: the dry-run platform refuses to write.
     store = Store(cfg.database_path)
-    platform = create_platform(cfg, Secrets(), dry_run=True, store=store)
+    platform = create_platform(cfg, Secrets(), dry_run=True)
     with store.session() as s:
         s.get(DecisionRow, rows[101].id).status = "approved"  # type: ignore[union-attr]
     outcome = post_decision(store, platform, rows[101].id, token=sim.issue_jwt(MODERATOR),
-                            user_login=MODERATOR, mode="review", cfg=cfg)
+                            user_login=MODERATOR, mode=RunMode.REVIEW, cfg=cfg)
     store.close()
     assert outcome.status == "skipped"
     assert sim.writes == []
@@ -127,17 +128,17 @@ def test_review_posts_exactly_the_approved_proposals_with_the_moderators_token(s
 
     jwt = sim.issue_jwt(MODERATOR)
     store = Store(cfg.database_path)
-    platform = create_platform(cfg, Secrets(), store=store)
+    platform = create_platform(cfg, Secrets())
     outcomes = {}
     for oid in (101, 103, 105):  # a species, a genus comment, and an opted-out observer
         with store.session() as s:
             record_action(s, rows[oid].id, "approve", MODERATOR)
         outcomes[oid] = post_decision(store, platform, rows[oid].id, token=jwt, user_login=MODERATOR,
-                                      mode="review", cfg=cfg)
+                                      mode=RunMode.REVIEW, cfg=cfg)
     with store.session() as s:
         record_action(s, rows[102].id, "reject", MODERATOR, reason="looks like a beech")
     assert {oid: o.status for oid, o in outcomes.items()} == {101: "posted", 103: "posted", 105: "skipped"}
-    again = post_decision(store, platform, rows[101].id, token=jwt, user_login=MODERATOR, mode="review", cfg=cfg)
+    again = post_decision(store, platform, rows[101].id, token=jwt, user_login=MODERATOR, mode=RunMode.REVIEW, cfg=cfg)
     assert again.status == "already_posted"
 
     assert bot_posts(sim, MODERATOR) == {101: [("identification", 401)], 103: [("comment", None)]}

@@ -17,10 +17,10 @@ from PIL import Image
 from bot.config import Config
 from bot.domain import Observation, Photo, User
 from bot.photos import MediaBudget, download_photos, rewrite_size
-from bot.platforms.budget import StoreMediaLedger
 from bot.sim.faults import FaultPlan, FaultRule
 from bot.sim.server import SimServer
 from bot.store.db import Store
+from bot.store.media import StoreMediaLedger
 from tests.platforms.conftest import jpeg, make_world
 
 USER = User(1, "alice")

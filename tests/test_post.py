@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from bot.config import Config
-from bot.domain import Observation, User
+from bot.domain import Observation, RunMode, User
 from bot.errors import AuthError, BudgetExhausted, PlatformError, UsageError
 from bot.platforms.session import NotFound
 from bot.post import (
+    PostOutcome,
     _classify,
+    auto_post_round,
     check_mode_allowed,
-    post_approved,
     post_decision,
     reconcile_open_intents,
 )
@@ -25,13 +26,6 @@ from bot.store import Store
 from bot.store.models import DecisionRow, PostRow
 from bot.texts import render_text
 from tests.post_fakes import FakePlatform, add_decision, crash_restart, http_error, make_config, now
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "plantbot.sqlite3")
-    yield s
-    s.close()
 
 
 def decision(store: Store, decision_id: int) -> DecisionRow:
@@ -47,8 +41,13 @@ def posts(store: Store) -> list[PostRow]:
 
 
 def approve(store: Store, platform: FakePlatform, cfg: Config, decision_id: int, **kw: object):  # type: ignore[no-untyped-def]
-    return post_decision(store, platform, decision_id, token="tok-mod", user_login="moderator", mode="review",
-                         cfg=cfg, **kw)  # type: ignore[arg-type]
+    return post_decision(store, platform, decision_id, token="tok-mod", user_login="moderator",
+                         mode=RunMode.of(cfg.posting.mode).for_moderator, cfg=cfg, **kw)  # type: ignore[arg-type]
+
+
+def post_approved(store: Store, platform: FakePlatform, cfg: Config, **kw: Any) -> list[PostOutcome]:
+    """The auto round in the mode the config gives (as `once` and the daemon compute it)."""
+    return auto_post_round(store, platform, cfg, mode=RunMode.of(cfg.posting.mode), **kw)
 
 
 # --- texts ---
@@ -266,13 +265,13 @@ def test_401_refreshes_the_token_once(store: Store, tmp_path: Path) -> None:
         calls.append(1)
         return "tok-new"
 
-    outcome = post_decision(store, platform, did, token="expired", user_login="plantbot", mode="auto", cfg=cfg,
+    outcome = post_decision(store, platform, did, token="expired", user_login="plantbot", mode=RunMode.AUTO, cfg=cfg,
                             token_provider=provider)
     assert outcome.status == "posted" and calls == [1]
     assert [w.token for w in platform.writes] == ["expired", "tok-new"]
 
     did2 = add_decision(store, 2, status="approved", mode="auto")
-    outcome = post_decision(store, platform, did2, token="expired", user_login="plantbot", mode="auto", cfg=cfg,
+    outcome = post_decision(store, platform, did2, token="expired", user_login="plantbot", mode=RunMode.AUTO, cfg=cfg,
                             token_provider=lambda: "still-bad")
     assert outcome.status == "retry" and platform.count(2) == 0
     assert len(platform.writes) == 4  # one refresh, never a loop

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.classifier import Classifier, build_model, has_native_bf16, read_cpu_flags, resolve_dtype, save_bundle
 from bot.config import ConfigError, config_from_dict
 from bot.cycle import run_cycle
+from bot.domain import RunMode
 from bot.platforms import create_platform
 from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, labels_for, make_world
@@ -96,9 +97,9 @@ def test_each_cycle_records_the_classifier_dtype(bundle, tmp_path: Path) -> None
         try:
             for flags in (SAPPHIRE_RAPIDS, SKYLAKE):
                 clf = Classifier(bundle, device="cpu", threads=1, dtype=cfg.model.dtype, cpu_flags=frozenset(flags))
-                platform = create_platform(cfg, dry_run=True, store=store)
+                platform = create_platform(cfg, dry_run=True)
                 try:
-                    summary = run_cycle(cfg, store, platform, clf, dry_run=True)
+                    summary = run_cycle(cfg, store, platform, clf, mode=RunMode.DRY_RUN)
                 finally:
                     platform.close()
                 assert summary.dtype == clf.dtype_name

@@ -23,8 +23,9 @@ import torch
 from torchvision.transforms import v2
 
 from bot.classifier import tensor_decode
-from bot.classifier.bundle import ModelBundle, build_model, check_state_dict, read_weights
+from bot.classifier.bundle import ModelBundle, build_model, check_state_dict, load_bundle, read_weights
 from bot.classifier.precision import CHOICES, DTYPES, resolve_dtype
+from bot.config import Config, check_model_path
 from bot.domain import ObservationPrediction
 from bot.errors import BundleError
 from bot.imaging import ImageDecodeError, decode_image
@@ -109,6 +110,16 @@ class Classifier:
     `dtype` "auto" picks bfloat16 autocast on a CPU with native bf16 (see `precision`); `dtype_name`
     says what was chosen, and `cpu_flags` replaces the machine's CPU flags (tests).
     """
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Classifier:
+        """The classifier `[model]` describes: the one way the CLI, the cycle and the daemon build it.
+
+        A missing model path is a config error reported against `[model] path`, not a traceback.
+        """
+        m = cfg.model
+        return cls(load_bundle(check_model_path(cfg)), device=m.device, batch_size=m.batch_size, threads=m.threads,
+                   workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
 
     def __init__(self, bundle: ModelBundle, device: str = "auto", batch_size: int = 64, threads: int = 0,
                  workers: int = 0, dtype: str = "float32", tencrop: bool = False,

@@ -45,18 +45,23 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
+def log_level(verbose: int, quiet: bool) -> int:
+    """Warnings by default; -v info, -vv debug; -q errors only (it wins over -v)."""
+    if quiet:
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+
 @click.group(cls=PlantBotGroup)
 @click.option("--config", "config_path", envvar="PLANTBOT_CONFIG", type=click.Path(dir_okay=False),
               help="Config file (TOML). Default: $PLANTBOT_CONFIG, else built-in defaults.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only (no warnings).")
 @click.version_option(__version__, prog_name="plantbot")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:
     """PlantBot: model-assisted plant identifications for iNaturalist communities, human-gated."""
-    level = logging.WARNING if quiet else (logging.INFO if verbose <= 1 else logging.DEBUG)
-    if verbose == 0 and not quiet:
-        level = logging.WARNING
+    level = log_level(verbose, quiet)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if level > logging.DEBUG:
         logging.getLogger("pyinaturalist").setLevel(logging.WARNING)

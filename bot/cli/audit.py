@@ -36,7 +36,7 @@ def audit_refresh(state: State, limit: int | None) -> None:
     cfg = state.config
     store = Store(cfg.database_path)
     try:
-        platform = create_platform(cfg, Secrets.from_env(), dry_run=True, store=store)  # reads only
+        platform = create_platform(cfg, Secrets.from_env(), dry_run=True)  # reads only
         with Progress(transient=True) as bar:
             task = bar.add_task("checking outcomes", total=None)
 
@@ -96,8 +96,7 @@ def retract(state: State, model_version: str, dry_run: bool, yes: bool) -> None:
     cfg = state.config
     store = Store(cfg.database_path)
     try:
-        listed = retract_model_version(store, create_platform(cfg, Secrets.from_env(), dry_run=True,
-                                                              store=store),
+        listed = retract_model_version(store, create_platform(cfg, Secrets.from_env(), dry_run=True),
                                        cfg, version=model_version, token=None, user_login=None, dry_run=True)
         _print_retractions(listed, f"current identifications of model version {model_version}")
         if dry_run or not listed:
@@ -105,7 +104,7 @@ def retract(state: State, model_version: str, dry_run: bool, yes: bool) -> None:
         if not yes and not click.confirm(f"Withdraw these {len(listed)} identifications?", default=False):
             click.echo("nothing withdrawn")
             return
-        platform = create_platform(cfg, Secrets.from_env(), dry_run=False, store=store)
+        platform = create_platform(cfg, Secrets.from_env(), dry_run=False)
         token = platform.get_token()
         login = platform.get_current_user(token).login
         done = retract_model_version(store, platform, cfg, version=model_version, token=token,

@@ -15,12 +15,11 @@ from rich.table import Table
 from bot.cli import State, pass_state
 from bot.config import Config, Secrets, as_dict, check_model_path
 from bot.cycle import CycleSummary, run_cycle
-from bot.domain import CycleStatus
+from bot.domain import CycleStatus, RunMode
 from bot.store import Store, current_revision, downgrade, upgrade
 
 if TYPE_CHECKING:
-    from bot.platforms.inat_v1 import InatV1Platform
-    from bot.platforms.legacy import LegacyPlatform
+    from bot.platforms.base import Platform
 
 
 @click.group("db")
@@ -61,25 +60,22 @@ def db_current(state: State) -> None:
 @pass_state
 def once(state: State, dry_run: bool, as_json: bool) -> None:
     """Run one cycle: poll -> photos -> classify -> decide -> record (-> post in auto mode)."""
-    from bot.classifier import Classifier, load_bundle
+    from bot.classifier import Classifier
     from bot.platforms import create_platform
 
     cfg = state.config
-    bundle = load_bundle(check_model_path(cfg))
-    m = cfg.model
-    classifier = Classifier(bundle, device=m.device, batch_size=m.batch_size, threads=m.threads,
-                            workers=m.workers, dtype=m.dtype, tencrop=m.tencrop)
-    effective_dry_run = dry_run or cfg.posting.mode == "dry-run"
-    if not effective_dry_run and cfg.posting.mode == "auto":
+    classifier = Classifier.from_config(cfg)
+    mode = RunMode.of(cfg.posting.mode, dry_run)
+    if mode is RunMode.AUTO:
         from bot.post import check_mode_allowed
 
         check_mode_allowed(cfg)  # before any decision is recorded as approved for posting
     store = Store(cfg.database_path)
-    platform = create_platform(cfg, Secrets.from_env(), dry_run=effective_dry_run, store=store)
+    platform = create_platform(cfg, Secrets.from_env(), dry_run=mode.dry_run)
     try:
-        summary = run_cycle(cfg, store, platform, classifier, dry_run=effective_dry_run)
-        if not effective_dry_run and cfg.posting.mode == "auto":
-            _post_auto(cfg, store, platform)
+        summary = run_cycle(cfg, store, platform, classifier, mode=mode)
+        if mode is RunMode.AUTO:
+            _post_auto(cfg, store, platform, mode)
     finally:
         platform.close()
         store.close()
@@ -91,14 +87,13 @@ def once(state: State, dry_run: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _post_auto(cfg: Config, store: Store, platform: InatV1Platform | LegacyPlatform) -> None:
+def _post_auto(cfg: Config, store: Store, platform: Platform, mode: RunMode) -> None:
     """Auto mode (explicit opt-in only): post this cycle's approved decisions under the bot's account."""
-    from bot import post
+    from bot.post import auto_post_round
 
     token = platform.get_token()
     login = platform.get_current_user(token).login
-    post.reconcile_open_intents(store, platform, cfg)
-    outcomes = post.post_approved(store, platform, cfg, token=token, user_login=login)
+    outcomes = auto_post_round(store, platform, cfg, mode=mode, token=token, user_login=login)
     click.echo(f"auto mode: {sum(o.status == 'posted' for o in outcomes)} posted, "
                f"{sum(o.status != 'posted' for o in outcomes)} not posted")
 

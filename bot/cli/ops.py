@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.cli import State, pass_state
-from bot.domain import PostStatus
+from bot.domain import PostStatus, RunMode
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def run(state: State, dry_run: bool, max_cycles: int | None) -> None:
     """
     from bot.daemon import run_daemon
 
-    sys.exit(run_daemon(state.config, dry_run=dry_run, max_cycles=max_cycles))
+    sys.exit(run_daemon(state.config, mode=RunMode.of(state.config.posting.mode, dry_run), max_cycles=max_cycles))
 
 
 def _budget(cfg: Any, store: Any) -> dict[str, Any] | str:
@@ -38,7 +38,7 @@ def _budget(cfg: Any, store: Any) -> dict[str, Any] | str:
         from bot.config import Secrets
         from bot.platforms import create_platform
 
-        platform = create_platform(cfg, Secrets.from_env(), dry_run=True, store=store)
+        platform = create_platform(cfg, Secrets.from_env(), dry_run=True)
         budget = getattr(platform, "budget_status", None)
         return dict(budget()) if budget else "not reported by this platform"
     except Exception as exc:  # status must still show the rest

@@ -8,6 +8,7 @@ import click
 
 from bot.cli import State, pass_state
 from bot.config import ConfigError
+from bot.domain import RunMode
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ def serve(state: State, host: str | None, port: int | None) -> None:
     host = host or cfg.review.host
     port = cfg.review.port if port is None else port
     store = Store(cfg.database_path)
-    app = create_app(cfg, store)
+    mode = RunMode.of(cfg.posting.mode)
+    app = create_app(cfg, store, mode=mode)
     server = make_review_server(app, host, port)
-    if cfg.posting.mode == "dry-run":
+    if mode.dry_run:
         log.warning("posting mode is dry-run: approvals are recorded, nothing is posted")
     click.echo(f"PlantBot review UI on http://{host}:{server.port}/ (moderators: "
                f"{', '.join(cfg.review.moderators)}); Ctrl-C stops it.")

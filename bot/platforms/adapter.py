@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.config import Config, Secrets
 from bot.errors import PlatformError
-from bot.platforms.auth import TokenProvider
+from bot.platforms.auth import TokenProvider, exchange_code
 from bot.platforms.session import Http, PlantBotSession, Unauthorized, default_ratelimit_path
 
 log = logging.getLogger(__name__)
@@ -25,12 +25,11 @@ class AdapterBase:
     flavor = ""
 
     def __init__(self, cfg: Config, secrets: Secrets | None = None, *, dry_run: bool = False,
-                 clock: Callable[[], float], store: Any = None) -> None:
+                 clock: Callable[[], float]) -> None:
         self.cfg = cfg
         self.pcfg = cfg.platform
         self.dry_run = dry_run
         self.clock = clock
-        self.store = store
         path = cfg.resolve_path(self.pcfg.ratelimit_path) if self.pcfg.ratelimit_path else default_ratelimit_path()
         self.session = PlantBotSession(self.pcfg, ratelimit_path=path, clock=clock, dry_run=dry_run,
                                        backoff_factor=BACKOFF_FACTOR)
@@ -52,6 +51,12 @@ class AdapterBase:
         """The bot account's own token (renewed when near its end)."""
         return self.tokens.get()
 
+    def exchange_code(self, code: str, verifier: str, *, client_id: str, client_secret: str | None,
+                      redirect_uri: str) -> str:
+        """A moderator's API token for an OAuth authorization code (see `auth.exchange_code`)."""
+        return exchange_code(self.http, self.pcfg.site_url, self.flavor, client_id=client_id,
+                             client_secret=client_secret, code=code, verifier=verifier, redirect_uri=redirect_uri)
+
     def close(self) -> None:
         self.session.close()
 
@@ -61,7 +66,7 @@ class AdapterBase:
 
         Resending is safe: a 401 means the server did nothing with the first request.
         """
-        own = token is None or token == self.tokens._token
+        own = token is None or self.tokens.is_current(token)
         current = token if token is not None else self.get_token()
         try:
             return self.http.request(method, url, token=current, json=json, data=data, params=params)

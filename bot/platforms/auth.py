@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from bot.config import Secrets
-from bot.errors import AuthError
+from bot.errors import AuthError, PlatformError
 from bot.platforms.session import Http
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,41 @@ def jwt_expiry(token: str) -> float | None:
 
 def looks_like_jwt(token: str) -> bool:
     return token.startswith("eyJ")
+
+
+def exchange_code(http: Http, site_url: str, flavor: str, *, client_id: str, client_secret: str | None,
+                  code: str, verifier: str, redirect_uri: str) -> str:
+    """A moderator's sign-in: OAuth code (with its PKCE verifier) -> access token -> API token (JWT).
+
+    Legacy forks use the access token itself.  Goes through the shared session (rate limiter, retries,
+    User-Agent) like every other request; a refusal (HTTP 400/401/403) is an AuthError.
+    """
+    site = site_url.rstrip("/")
+    form = {"grant_type": "authorization_code", "client_id": client_id, "code": code,
+            "redirect_uri": redirect_uri, "code_verifier": verifier}
+    if client_secret:
+        form["client_secret"] = client_secret
+    try:
+        access = _field(http.request("POST", f"{site}/oauth/token", data=form, sign_in=True), "access_token")
+    except PlatformError as exc:
+        if exc.status in (400, 401, 403):
+            raise AuthError(f"token exchange answered HTTP {exc.status}", status=exc.status) from None
+        raise
+    if flavor == "legacy":
+        return access
+    try:
+        return _field(http.request("GET", f"{site}/users/api_token", token=access), "api_token")
+    except PlatformError as exc:
+        if exc.status in (401, 403):
+            raise AuthError(f"API token request answered HTTP {exc.status}", status=exc.status) from None
+        raise
+
+
+def _field(doc: object, name: str) -> str:
+    value = doc.get(name) if isinstance(doc, dict) else None
+    if not isinstance(value, str) or not value:
+        raise AuthError(f"the platform's answer had no {name}")
+    return value
 
 
 class TokenProvider:
@@ -64,6 +99,10 @@ class TokenProvider:
         s = self.secrets
         grant = bool(s.app_id and s.app_secret and s.username and s.password)
         return grant or (self.flavor != "legacy" and bool(s.api_token) and not looks_like_jwt(s.api_token or ""))
+
+    def is_current(self, token: str) -> bool:
+        """Whether `token` is the bot's own, as last handed out (a 401 on it may be renewed)."""
+        return self._token is not None and token == self._token
 
     def get(self) -> str:
         with self._lock:

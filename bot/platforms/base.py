@@ -46,6 +46,15 @@ class Platform(Protocol):
 
     def get_current_user(self, token: str) -> User: ...
 
+    def get_token(self) -> str:
+        """The bot account's own token (renewed when near its end)."""
+        ...
+
+    def exchange_code(self, code: str, verifier: str, *, client_id: str, client_secret: str | None,
+                      redirect_uri: str) -> str:
+        """A moderator's API token for an OAuth authorization code (PKCE); AuthError when refused."""
+        ...
+
     def post_identification(self, token: str, observation_id: int, taxon_id: int, body: str) -> int:
         """Creates an identification (never with vision=true) and returns its remote id."""
         ...

@@ -17,6 +17,7 @@ from bot.platforms.base import ObservationPage
 from bot.platforms.parse_v1 import (
     ParseError,
     parse_comment,
+    parse_each,
     parse_identification,
     parse_results,
     parse_taxon,
@@ -95,18 +96,18 @@ class InatV1Platform(AdapterBase):
 
     def get_identifications(self, observation_id: int) -> list[Identification]:
         raw = self._raw_observation(observation_id)
-        return _parse_each(raw.get("identifications"), parse_identification, "identification")
+        return parse_each(raw.get("identifications"), parse_identification, "identification")
 
     def get_comments(self, observation_id: int) -> list[Comment]:
         raw = self._raw_observation(observation_id)
-        return _parse_each(raw.get("comments"), parse_comment, "comment")
+        return parse_each(raw.get("comments"), parse_comment, "comment")
 
     def get_taxon(self, taxon_id: int) -> Taxon | None:
         try:
             doc = self.http.request("GET", f"{self.api}/taxa/{int(taxon_id)}")
         except NotFound:
             return None
-        taxa = _parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
+        taxa = parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
         return next((t for t in taxa if t is not None and t.id == taxon_id), None)
 
     def search_taxa(self, name: str, rank: str | None = None) -> list[Taxon]:
@@ -114,7 +115,7 @@ class InatV1Platform(AdapterBase):
         if rank:
             params["rank"] = rank
         doc = self.http.request("GET", f"{self.api}/taxa", params=params)
-        taxa = _parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
+        taxa = parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
         return [t for t in taxa if t is not None and (rank is None or t.rank == rank)]
 
     def get_current_user(self, token: str) -> User:
@@ -141,14 +142,3 @@ class InatV1Platform(AdapterBase):
     def update_identification(self, token: str, identification_id: int, current: bool) -> None:
         payload = {"identification": {"current": bool(current)}}
         self._authed("PUT", f"{self.api}/identifications/{int(identification_id)}", token, json=payload)
-
-
-def _parse_each(items: Any, parse: Any, what: str) -> list[Any]:
-    """Parse each record, leaving out (and logging) the ones that do not parse."""
-    out = []
-    for i, raw in enumerate(items if isinstance(items, list) else []):
-        try:
-            out.append(parse(raw, f"{what}[{i}]"))
-        except (ParseError, ValueError, TypeError) as exc:
-            log.warning("skipping an unparseable %s: %s", what, exc)
-    return out

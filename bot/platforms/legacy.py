@@ -17,14 +17,13 @@ from bot.domain import Comment, Identification, Observation, Taxon, User
 from bot.errors import PlatformError
 from bot.platforms.adapter import AdapterBase
 from bot.platforms.base import ObservationPage, Rejected
-from bot.platforms.inat_v1 import _parse_each
 from bot.platforms.parse_legacy import (
     parse_legacy_comment,
     parse_legacy_identification,
     parse_legacy_observation,
     parse_legacy_taxon,
 )
-from bot.platforms.parse_v1 import ParseError, parse_results, raw_id, req_int, req_str
+from bot.platforms.parse_v1 import ParseError, parse_each, parse_results, raw_id, req_int, req_str
 from bot.platforms.session import NotFound
 
 log = logging.getLogger(__name__)
@@ -154,18 +153,18 @@ class LegacyPlatform(AdapterBase):
 
     def get_identifications(self, observation_id: int) -> list[Identification]:
         raw = self._raw_observation(observation_id)
-        return _parse_each(raw.get("identifications"), parse_legacy_identification, "identification")
+        return parse_each(raw.get("identifications"), parse_legacy_identification, "identification")
 
     def get_comments(self, observation_id: int) -> list[Comment]:
         raw = self._raw_observation(observation_id)
-        return _parse_each(raw.get("comments"), parse_legacy_comment, "comment")
+        return parse_each(raw.get("comments"), parse_legacy_comment, "comment")
 
     def get_taxon(self, taxon_id: int) -> Taxon | None:
         try:
             doc = self.http.request("GET", f"{self.site}/taxa/{int(taxon_id)}.json")
         except NotFound:
             return None
-        taxa = _parse_each([doc], parse_legacy_taxon, "taxon")
+        taxa = parse_each([doc], parse_legacy_taxon, "taxon")
         return taxa[0] if taxa else None
 
     def search_taxa(self, name: str, rank: str | None = None) -> list[Taxon]:
@@ -173,7 +172,7 @@ class LegacyPlatform(AdapterBase):
         if rank:
             params["rank"] = rank
         doc = self.http.request("GET", f"{self.site}/taxa/search.json", params=params)
-        taxa = _parse_each(doc, parse_legacy_taxon, "taxon")
+        taxa = parse_each(doc, parse_legacy_taxon, "taxon")
         return [t for t in taxa if t is not None and (rank is None or t.rank == rank)]
 
     def get_current_user(self, token: str) -> User:

@@ -8,18 +8,30 @@ out of `parse_results` whatever the input (tested with mutated real responses).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.domain import Comment, Identification, Observation, Photo, Taxon, User
 from bot.platforms.base import Rejected
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ParseError(ValueError):
     """A field has the wrong shape; the message names it."""
+
+
+def parse_each(items: Any, parse: Callable[[Any, str], T], what: str) -> list[T]:
+    """Parse each record (of either flavor), leaving out (and logging) the ones that do not parse."""
+    out: list[T] = []
+    for i, raw in enumerate(items if isinstance(items, list) else []):
+        try:
+            out.append(parse(raw, f"{what}[{i}]"))
+        except (ParseError, ValueError, TypeError) as exc:
+            log.warning("skipping an unparseable %s: %s", what, exc)
+    return out
 
 
 # --- small typed getters: each says which field was wrong -------------------------------------------

@@ -29,8 +29,7 @@ from pyrate_limiter import BucketFullException, Duration, Limiter, RequestRate
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
-from bot import __version__
-from bot.config import PlatformConfig
+from bot.config import PlatformConfig, user_agent
 from bot.errors import AuthError, BudgetExhausted, PlatformError
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,7 @@ BUCKET = "plantbot-api"  # one bucket for every host: iNaturalist counts request
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 120  # seconds; a longer Retry-After is waited for only this long per retry
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+TOKEN_PATH = "/oauth/token"
 # Stretch the per-second window by 25%: the limiter counts a request when it lets it go, the server when it
 # arrives, and on a loaded machine connection set-up can separate the two by a few hundred milliseconds.
 SAFETY = Fraction(5, 4)
@@ -51,12 +51,6 @@ class Unauthorized(AuthError):
 class NotFound(PlatformError):
     """HTTP 404: callers that look things up by id turn it into None or an empty list."""
 
-
-def user_agent(pcfg: PlatformConfig) -> str:
-    """`PlantBot/<version> (+contact)`: iNaturalist asks API clients to identify themselves."""
-    name = pcfg.user_agent.strip() or "PlantBot"
-    base = name if "/" in name else f"{name}/{__version__}"
-    return f"{base} (+{pcfg.contact.strip()})" if pcfg.contact.strip() else base
 
 
 def default_ratelimit_path() -> Path:
@@ -153,7 +147,10 @@ class PlantBotSession(ClientSession):
             pass
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if (self.dry_run or kwargs.get("dry_run")) and str(request.method).upper() in WRITE_METHODS:
+        # A dry-run session holds every write but a moderator's OAuth code exchange (`Http.request(sign_in=True)`
+        # passes dry_run=False for it): the token endpoint creates nothing on the platform.
+        sign_in = urlsplit(str(request.url)).path.endswith(TOKEN_PATH) and not kwargs.get("dry_run")
+        if (kwargs.get("dry_run") or (self.dry_run and not sign_in)) and str(request.method).upper() in WRITE_METHODS:
             log.info("dry-run: not sending %s %s", request.method, request.url)
             prepared = request if isinstance(request, requests.PreparedRequest) else self.prepare_request(request)
             return MockResponse(prepared)
@@ -171,7 +168,11 @@ class PlantBotSession(ClientSession):
 
     def _validate_json(self, request: Any, response: Any, retries: Any = None, **kwargs: Any) -> Any:
         """pyinaturalist re-sends a request whose JSON answer does not parse; never a write, which may
-        already have been stored: the post ledger reconciles it instead of sending it twice."""
+        already have been stored: the post ledger reconciles it instead of sending it twice.
+
+        pyinaturalist offers no public hook for this, so this private override is the one place we use
+        one; tests/platforms/test_faults.py fails if the library stops calling it (or starts re-sending
+        writes another way)."""
         if str(request.method).upper() in WRITE_METHODS:
             return response
         return super()._validate_json(request, response, retries=retries, **kwargs)
@@ -210,14 +211,16 @@ class Http:
         self.dry_run = dry_run
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
-                json: Any = None, data: Mapping[str, Any] | None = None, token: str | None = None) -> Any:
+                json: Any = None, data: Mapping[str, Any] | None = None, token: str | None = None,
+                sign_in: bool = False) -> Any:
+        """`sign_in`: a POST that creates nothing on the platform (an OAuth code exchange), sent even in dry-run."""
         method = method.upper()
-        if self.dry_run and method in WRITE_METHODS:
+        held = self.dry_run and method in WRITE_METHODS and not sign_in
+        if held:
             log.info("dry-run: %s %s not sent", method, _short(url))
         try:
             resp = self.session.request(method, url, access_token=token, json=json, data=dict(data or {}) or None,
-                                        raise_for_status=False, dry_run=self.dry_run and method in WRITE_METHODS,
-                                        **dict(params or {}))
+                                        raise_for_status=False, dry_run=held, **dict(params or {}))
         except BucketFullException as exc:
             raise _budget_error(exc) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:

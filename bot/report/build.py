@@ -15,8 +15,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.domain import utcnow
 from bot.report import html, plots
-from bot.report.outcomes import utcnow
 from bot.store import audit
 from bot.store.db import Store
 

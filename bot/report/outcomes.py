@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.config import Config
-from bot.domain import Observation, Outcome, Taxon
+from bot.domain import Observation, Outcome, Taxon, utcnow
 from bot.errors import PlatformError
 from bot.platforms.base import Platform
 from bot.store.audit import NewOutcome, Trackable, record_outcomes, select_trackable
@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 BATCH = 30  # the API's most ids per request
 GONE_STATES = ("withdrawn", "hidden", "deleted")
 
-
-def utcnow() -> datetime:
-    """Naive UTC, as the store keeps times."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class TaxonLookup:

@@ -12,10 +12,9 @@ import logging
 from dataclasses import dataclass
 
 from bot.config import Config
-from bot.domain import DecisionStatus, PostStatus
+from bot.domain import DecisionStatus, PostStatus, utcnow
 from bot.errors import AuthError, PlatformError
 from bot.platforms.base import Platform
-from bot.report.outcomes import utcnow
 from bot.store.audit import current_posted_identifications, withdraw_row
 from bot.store.db import Store
 from bot.store.models import DecisionRow, PostRow, ReviewActionRow
@@ -49,7 +48,8 @@ def _open_intent(store: Store, post_id: int, user_login: str) -> tuple[int, bool
     """Writes (or finds) the withdraw intent; returns its id and whether it was left open before."""
     with store.session() as s:
         post = s.get(PostRow, post_id)
-        assert post is not None
+        if post is None:
+            raise PlatformError(f"post {post_id} is not in the ledger")
         row = withdraw_row(s, post)
         if row is not None:
             reconcile = row.status == PostStatus.INTENT
@@ -67,7 +67,8 @@ def _open_intent(store: Store, post_id: int, user_login: str) -> tuple[int, bool
 def _complete(store: Store, row_id: int, error: str | None, user_login: str) -> None:
     with store.session() as s:
         row = s.get(PostRow, row_id)
-        assert row is not None
+        if row is None:  # written by _open_intent moments ago; only a hand-edited database loses it
+            raise PlatformError(f"withdraw intent {row_id} is not in the ledger")
         row.completed_at = utcnow()
         if error is not None:
             row.status, row.error = PostStatus.FAILED, error
@@ -120,14 +121,14 @@ def retract_model_version(store: Store, platform: Platform, cfg: Config, *, vers
     if not dry:
         with store.session() as s:
             mark_retracted(s, version)
+    token, user_login = token or "", user_login or ""
     out: list[Retraction] = []
     for post_id, decision_id, obs_id, remote_id, taxon_id, author in posts:
-        if user_login is not None and author != user_login:
+        if user_login and author != user_login:
             status = "other-author"
         elif dry:
             status = "would-withdraw"
         else:
-            assert token is not None and user_login is not None
             status = withdraw_post(store, platform, post_id=post_id, token=token, user_login=user_login)
         out.append(Retraction(post_id, decision_id, obs_id, remote_id, taxon_id, author, status))
     return out

@@ -7,7 +7,7 @@ non-expiring OAuth access token.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.sim import render
 from bot.sim.model import SimComment, SimIdentification, SimObservation, World
@@ -16,6 +16,7 @@ from bot.sim.routing import (
     Call,
     Reply,
     Route,
+    SimHost,
     add_comment,
     add_identification,
     error_reply,
@@ -28,13 +29,10 @@ from bot.sim.routing import (
 )
 from bot.sim.v1 import paging, select_observations
 
-if TYPE_CHECKING:
-    from bot.sim.server import SimServer
-
 SIZE_WORDS = ("square", "thumb", "small", "medium", "large")
 
 
-def token_user(srv: SimServer, call: Call) -> int | None:
+def token_user(srv: SimHost, call: Call) -> int | None:
     token = call.bearer()
     user_id = srv.tokens.check_access_token(token) if token else None
     return user_id if user_id in srv.world.users else None
@@ -156,7 +154,7 @@ def _with_extra(ctx: render.Ctx, obs: SimObservation, extra: set[str]) -> dict[s
     return doc
 
 
-def list_observations(srv: SimServer, call: Call) -> Reply:
+def list_observations(srv: SimHost, call: Call) -> Reply:
     page, per_page = paging(call)
     with srv.lock:
         found = select_observations(srv, call)
@@ -167,7 +165,7 @@ def list_observations(srv: SimServer, call: Call) -> Reply:
     return json_reply(chunk, headers=headers)
 
 
-def show_observation(srv: SimServer, call: Call) -> Reply:
+def show_observation(srv: SimHost, call: Call) -> Reply:
     with srv.lock:
         obs = srv.world.observations.get(to_int(call.params["id"], "id"))
         if obs is None or not srv.visible(obs):
@@ -182,7 +180,7 @@ def _section(call: Call, name: str) -> dict[str, Any]:
     return fields
 
 
-def create_identification(srv: SimServer, call: Call) -> Reply:
+def create_identification(srv: SimHost, call: Call) -> Reply:
     user_id = token_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -197,7 +195,7 @@ def create_identification(srv: SimServer, call: Call) -> Reply:
         return json_reply(identification(srv.render_ctx(call), obs, ident))
 
 
-def change_identification(srv: SimServer, call: Call) -> Reply:
+def change_identification(srv: SimHost, call: Call) -> Reply:
     user_id = token_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -220,7 +218,7 @@ def change_identification(srv: SimServer, call: Call) -> Reply:
         return json_reply(identification(srv.render_ctx(call), obs, ident))
 
 
-def create_comment(srv: SimServer, call: Call) -> Reply:
+def create_comment(srv: SimHost, call: Call) -> Reply:
     user_id = token_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -236,7 +234,7 @@ def create_comment(srv: SimServer, call: Call) -> Reply:
         return json_reply(comment(srv.render_ctx(call), obs, item))
 
 
-def delete_comment(srv: SimServer, call: Call) -> Reply:
+def delete_comment(srv: SimHost, call: Call) -> Reply:
     user_id = token_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -269,7 +267,7 @@ def legacy_taxon(world: World, taxon_id: int) -> dict[str, Any]:
                              "is_valid": True, "taxon_id": taxon.id}}
 
 
-def show_taxon(srv: SimServer, call: Call) -> Reply:
+def show_taxon(srv: SimHost, call: Call) -> Reply:
     """GET /taxa/{id}.json."""
     with srv.lock:
         taxon_id = to_int(call.params["id"], "id")
@@ -278,7 +276,7 @@ def show_taxon(srv: SimServer, call: Call) -> Reply:
         return json_reply(legacy_taxon(srv.world, taxon_id))
 
 
-def search_taxa(srv: SimServer, call: Call) -> Reply:
+def search_taxa(srv: SimHost, call: Call) -> Reply:
     """GET /taxa/search.json?q=: a bare list of taxa, names starting with the query first."""
     query = (call.value("q") or "").lower()
     rank = call.value("rank")
@@ -292,7 +290,7 @@ def search_taxa(srv: SimServer, call: Call) -> Reply:
     return json_reply(results, headers={"X-Total-Entries": str(len(hits))})
 
 
-def users_edit(srv: SimServer, call: Call) -> Reply:
+def users_edit(srv: SimHost, call: Call) -> Reply:
     user_id = token_user(srv, call)
     if user_id is None:
         return unauthorized()

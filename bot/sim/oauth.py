@@ -6,115 +6,25 @@ It mirrors what iNaturalist's Rails site does (Doorkeeper OAuth, `/users/api_tok
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import html
-import json
-import secrets
-import threading
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from bot.sim.model import SimUser
-from bot.sim.routing import Call, Reply, Route, error_reply, html_reply, json_reply, redirect_reply, route
+from bot.sim.routing import (
+    Call,
+    Reply,
+    Route,
+    SimHost,
+    error_reply,
+    html_reply,
+    json_reply,
+    redirect_reply,
+    route,
+)
+from bot.sim.tokens import AuthCode, TokenAuthority, b64url, b64url_decode, pkce_challenge
 
-if TYPE_CHECKING:
-    from bot.sim.server import SimServer
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def pkce_challenge(verifier: str) -> str:
-    """The S256 code challenge of a PKCE code verifier (RFC 7636)."""
-    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
-
-
-@dataclass
-class AuthCode:
-    user_id: int
-    client_id: str
-    redirect_uri: str
-    challenge: str
-    method: str
-    expires: float
-
-
-class TokenAuthority:
-    """Issues and checks the tokens of one simulator run (the signing key dies with the server)."""
-
-    def __init__(self, clock: Callable[[], float], jwt_ttl: float) -> None:
-        self.clock = clock
-        self.jwt_ttl = jwt_ttl
-        self._key = secrets.token_bytes(32)
-        self._access: dict[str, int] = {}
-        self._codes: dict[str, AuthCode] = {}
-        self._lock = threading.Lock()
-
-    def jwt(self, user_id: int, login: str) -> str:
-        header = {"alg": "HS256", "typ": "JWT"}
-        now = self.clock()
-        claims = {"user_id": user_id, "login": login, "iat": int(now), "exp": int(now + self.jwt_ttl)}
-        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-        return f"{signing_input}.{self._sign(signing_input)}"
-
-    def check_jwt(self, token: str) -> dict[str, Any] | None:
-        """The claims of a well-signed, unexpired JWT, else None."""
-        parts = token.split(".")
-        if len(parts) != 3:
-            return None
-        signing_input = f"{parts[0]}.{parts[1]}"
-        if not hmac.compare_digest(self._sign(signing_input), parts[2]):
-            return None
-        try:
-            claims = json.loads(b64url_decode(parts[1]))
-        except ValueError:
-            return None
-        if not isinstance(claims, dict) or float(claims.get("exp", 0)) <= self.clock():
-            return None
-        return claims
-
-    def _sign(self, signing_input: str) -> str:
-        return b64url(hmac.new(self._key, signing_input.encode("ascii"), hashlib.sha256).digest())
-
-    def access_token(self, user_id: int) -> str:
-        token = secrets.token_hex(16)
-        with self._lock:
-            self._access[token] = user_id
-        return token
-
-    def check_access_token(self, token: str) -> int | None:
-        with self._lock:
-            return self._access.get(token)
-
-    def new_code(self, user_id: int, client_id: str, redirect_uri: str, challenge: str, method: str) -> str:
-        code = secrets.token_urlsafe(24)
-        with self._lock:
-            self._codes[code] = AuthCode(user_id, client_id, redirect_uri, challenge, method,
-                                         self.clock() + 600.0)
-        return code
-
-    def redeem_code(self, code: str, client_id: str, redirect_uri: str, verifier: str) -> int | None:
-        """The user of a valid, unexpired, single-use code whose PKCE verifier matches, else None."""
-        with self._lock:
-            grant = self._codes.pop(code, None)
-        if grant is None or grant.expires < self.clock():
-            return None
-        if grant.client_id != client_id or grant.redirect_uri != redirect_uri:
-            return None
-        if grant.challenge:
-            expected = pkce_challenge(verifier) if grant.method == "S256" else verifier
-            if not verifier or not hmac.compare_digest(expected, grant.challenge):
-                return None
-        return grant.user_id
+__all__ = ["AuthCode", "TokenAuthority", "b64url", "b64url_decode", "pkce_challenge"]
 
 
 SIGN_IN_FIELDS = ("client_id", "redirect_uri", "response_type", "code_challenge", "code_challenge_method",
@@ -150,7 +60,7 @@ def error_page(message: str) -> str:
 
 # --- routes on the site root: /oauth/token, /oauth/authorize, /users/api_token -------------------
 
-def _find_user(srv: SimServer, login: str, password: str) -> SimUser | None:
+def _find_user(srv: SimHost, login: str, password: str) -> SimUser | None:
     for user in srv.world.users.values():
         same_password = hmac.compare_digest(user.password.encode(), password.encode())
         if user.login.lower() == login.strip().lower() and same_password:
@@ -158,7 +68,7 @@ def _find_user(srv: SimServer, login: str, password: str) -> SimUser | None:
     return None
 
 
-def _client_ok(srv: SimServer, client_id: str, secret: str | None) -> bool:
+def _client_ok(srv: SimHost, client_id: str, secret: str | None) -> bool:
     """Known client (any non-empty id when the server lists none); a secret, if sent, must match."""
     if not client_id:
         return False
@@ -172,7 +82,7 @@ def _fields(call: Call) -> dict[str, str]:
     return {k: str(v) for k, v in call.body_fields().items() if not isinstance(v, dict | list)}
 
 
-def token(srv: SimServer, call: Call) -> Reply:
+def token(srv: SimHost, call: Call) -> Reply:
     """POST /oauth/token: password grant or authorization-code grant (PKCE checked)."""
     fields = _fields(call)
     grant = fields.get("grant_type", "")
@@ -210,7 +120,7 @@ def _authorize_params(values: dict[str, str]) -> tuple[dict[str, str], str]:
     return params, ""
 
 
-def authorize_form(srv: SimServer, call: Call) -> Reply:
+def authorize_form(srv: SimHost, call: Call) -> Reply:
     """GET /oauth/authorize: the sign-in form (the user is never 'already signed in' here)."""
     params, problem = _authorize_params({k: v[0] for k, v in call.req.query.items() if v})
     if problem or not _client_ok(srv, params["client_id"], None):
@@ -218,7 +128,7 @@ def authorize_form(srv: SimServer, call: Call) -> Reply:
     return html_reply(sign_in_page(params))
 
 
-def authorize_submit(srv: SimServer, call: Call) -> Reply:
+def authorize_submit(srv: SimHost, call: Call) -> Reply:
     """POST /oauth/authorize: right password -> 302 to redirect_uri with code and state."""
     fields = _fields(call)
     params, problem = _authorize_params(fields)
@@ -236,7 +146,7 @@ def authorize_submit(srv: SimServer, call: Call) -> Reply:
     return redirect_reply(urllib.parse.urlunsplit(parts._replace(query=query)))
 
 
-def api_token(srv: SimServer, call: Call) -> Reply:
+def api_token(srv: SimHost, call: Call) -> Reply:
     """GET /users/api_token: the OAuth access token (Bearer) buys a JWT."""
     user_id = srv.tokens.check_access_token(call.bearer())
     if user_id is None or user_id not in srv.world.users:

@@ -6,18 +6,34 @@ bytes on the socket (or into a fault).
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from bot.sim.imagestore import PhotoStore
 from bot.sim.model import SimComment, SimIdentification, SimObservation, World
-from bot.sim.render import json_bytes
+from bot.sim.render import Ctx, json_bytes
+from bot.sim.tokens import TokenAuthority
 
-if TYPE_CHECKING:
-    from bot.sim.server import RecordedRequest, SimServer
+
+class SimHost(Protocol):
+    """What the route modules need of the server (the server satisfies it; no route imports the server)."""
+
+    world: World
+    lock: threading.RLock
+    tokens: TokenAuthority
+    photos: PhotoStore
+    oauth_clients: dict[str, str] | None
+    clock: Callable[[], float]
+
+    def visible(self, obs: SimObservation) -> bool: ...
+
+    def render_ctx(self, call: Call) -> Ctx: ...
 
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -48,6 +64,33 @@ def html_reply(text: str, status: int = 200) -> Reply:
 
 def redirect_reply(location: str) -> Reply:
     return Reply(302, b"", "text/html; charset=utf-8", {"Location": location})
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received; `status` is 0 until answered and stays 0 for a reset."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    time: float  # time.monotonic() at arrival
+    status: int = 0
+    fault: str | None = None
+
+    @property
+    def json(self) -> Any:
+        """The JSON body, or form fields (Rails `a[b]` keys nested), None if neither."""
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            pass
+        if "x-www-form-urlencoded" in self.headers.get("content-type", ""):
+            return parse_form(self.body)
+        return None
 
 
 @dataclass
@@ -89,10 +132,10 @@ class BadRequest(Exception):
     """A malformed request: answered 422 with the message."""
 
 
-Route = tuple[str, "re.Pattern[str]", Callable[["SimServer", Call], Reply]]
+Route = tuple[str, "re.Pattern[str]", Callable[[SimHost, Call], Reply]]
 
 
-def route(method: str, pattern: str, func: Callable[[SimServer, Call], Reply]) -> Route:
+def route(method: str, pattern: str, func: Callable[[SimHost, Call], Reply]) -> Route:
     return (method, re.compile(f"^{pattern}$"), func)
 
 

@@ -8,7 +8,6 @@ Tests run it in-process on port 0; `plantbot sim` runs it from the command line 
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import signal
 import socket
@@ -17,7 +16,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
@@ -26,41 +24,14 @@ from bot.sim import legacy, oauth, v1
 from bot.sim.faults import FaultPlan, FaultRule
 from bot.sim.imagestore import PhotoStore
 from bot.sim.model import SimObservation, World
-from bot.sim.oauth import TokenAuthority
 from bot.sim.render import Ctx
-from bot.sim.routing import BadRequest, Call, Reply, Route, error_reply, html_reply, parse_form, route
+from bot.sim.routing import BadRequest, Call, RecordedRequest, Reply, Route, SimHost, error_reply, html_reply, route
+from bot.sim.tokens import TokenAuthority
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class RecordedRequest:
-    """One request as received; `status` is 0 until answered and stays 0 for a reset."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    time: float  # time.monotonic() at arrival
-    status: int = 0
-    fault: str | None = None
-
-    @property
-    def json(self) -> Any:
-        """The JSON body, or form fields (Rails `a[b]` keys nested), None if neither."""
-        if not self.body:
-            return None
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            pass
-        if "x-www-form-urlencoded" in self.headers.get("content-type", ""):
-            return parse_form(self.body)
-        return None
-
-
-def photo(srv: SimServer, call: Call) -> Reply:
+def photo(srv: SimHost, call: Call) -> Reply:
     data = srv.photos.get(int(call.params["id"]), call.params["size"])
     if data is None:
         return error_reply(404, "Not found")

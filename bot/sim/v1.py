@@ -3,7 +3,7 @@ comments, users; reads are open, writes need a valid unexpired JWT like the real
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.sim import render
 from bot.sim.model import SimObservation
@@ -12,6 +12,7 @@ from bot.sim.routing import (
     Call,
     Reply,
     Route,
+    SimHost,
     add_comment,
     add_identification,
     error_reply,
@@ -23,13 +24,10 @@ from bot.sim.routing import (
     to_int,
 )
 
-if TYPE_CHECKING:
-    from bot.sim.server import SimServer
-
 MAX_PER_PAGE = 200
 
 
-def jwt_user(srv: SimServer, call: Call) -> int | None:
+def jwt_user(srv: SimHost, call: Call) -> int | None:
     claims = srv.tokens.check_jwt(call.bearer()) if call.bearer() else None
     if claims is None:
         return None
@@ -41,7 +39,7 @@ def unauthorized() -> Reply:
     return error_reply(401, "Unauthorized", "A valid, unexpired JWT is required (Authorization header)")
 
 
-def _matches(srv: SimServer, call: Call, obs: SimObservation) -> bool:
+def _matches(srv: SimHost, call: Call, obs: SimObservation) -> bool:
     world = srv.world
     iconic = call.values("iconic_taxa")
     if iconic and world.iconic_taxon_name(obs.taxon_id) not in iconic:
@@ -72,7 +70,7 @@ def _matches(srv: SimServer, call: Call, obs: SimObservation) -> bool:
     return not ids or obs.id in {to_int(v, "id") for v in ids}
 
 
-def select_observations(srv: SimServer, call: Call) -> list[SimObservation]:
+def select_observations(srv: SimHost, call: Call) -> list[SimObservation]:
     """The visible observations matching the query's filters, in the requested id order."""
     above = call.int_value("id_above", -1)
     below = call.int_value("id_below", 2**62)
@@ -87,7 +85,7 @@ def paging(call: Call, default: int = 30) -> tuple[int, int]:
     return max(1, call.int_value("page", 1)), per_page
 
 
-def list_observations(srv: SimServer, call: Call) -> Reply:
+def list_observations(srv: SimHost, call: Call) -> Reply:
     page, per_page = paging(call)
     with srv.lock:
         found = select_observations(srv, call)
@@ -101,7 +99,7 @@ def _ids(call: Call, name: str = "ids") -> list[int]:
     return [to_int(part, "id") for part in call.params[name].split(",") if part]
 
 
-def show_observations(srv: SimServer, call: Call) -> Reply:
+def show_observations(srv: SimHost, call: Call) -> Reply:
     with srv.lock:
         ctx = srv.render_ctx(call)
         found = [srv.world.observations[i] for i in _ids(call) if i in srv.world.observations]
@@ -109,13 +107,13 @@ def show_observations(srv: SimServer, call: Call) -> Reply:
     return json_reply(render.result_page(results, len(results), 1, 30 if not results else len(results)))
 
 
-def show_taxa(srv: SimServer, call: Call) -> Reply:
+def show_taxa(srv: SimHost, call: Call) -> Reply:
     with srv.lock:
         results = [render.show_taxon(srv.world, i) for i in _ids(call) if i in srv.world.taxa]
     return json_reply(render.result_page(results, len(results), 1, 30))
 
 
-def search_taxa(srv: SimServer, call: Call) -> Reply:
+def search_taxa(srv: SimHost, call: Call) -> Reply:
     """GET /v1/taxa and /v1/taxa/autocomplete: name search (prefix matches first), optional rank."""
     query = (call.value("q") or "").lower()
     autocomplete = call.req.path.endswith("/autocomplete")
@@ -132,7 +130,7 @@ def search_taxa(srv: SimServer, call: Call) -> Reply:
     return json_reply(render.result_page(results, len(hits), page, per_page))
 
 
-def list_identifications(srv: SimServer, call: Call) -> Reply:
+def list_identifications(srv: SimHost, call: Call) -> Reply:
     page, per_page = paging(call)
     obs_ids = {to_int(v, "observation_id") for v in call.values("observation_id")}
     ident_ids = {to_int(v, "id") for v in call.values("id")}
@@ -166,7 +164,7 @@ def _ident_with_obs(ctx: render.Ctx, obs: SimObservation, ident: Any) -> dict[st
     return doc
 
 
-def show_identifications(srv: SimServer, call: Call) -> Reply:
+def show_identifications(srv: SimHost, call: Call) -> Reply:
     wanted = set(_ids(call))
     with srv.lock:
         ctx = srv.render_ctx(call)
@@ -179,7 +177,7 @@ def _created_ident(ctx: render.Ctx, obs: SimObservation, ident: Any) -> dict[str
     return {**render.v1_identification(ctx, obs, ident), "observation_id": obs.id, "user_id": ident.user_id}
 
 
-def create_identification(srv: SimServer, call: Call) -> Reply:
+def create_identification(srv: SimHost, call: Call) -> Reply:
     user_id = jwt_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -199,7 +197,7 @@ def create_identification(srv: SimServer, call: Call) -> Reply:
         return json_reply(_created_ident(srv.render_ctx(call), obs, ident))
 
 
-def update_identification(srv: SimServer, call: Call) -> Reply:
+def update_identification(srv: SimHost, call: Call) -> Reply:
     user_id = jwt_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -219,7 +217,7 @@ def update_identification(srv: SimServer, call: Call) -> Reply:
         return json_reply(_created_ident(srv.render_ctx(call), obs, ident))
 
 
-def delete_identification(srv: SimServer, call: Call) -> Reply:
+def delete_identification(srv: SimHost, call: Call) -> Reply:
     user_id = jwt_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -234,7 +232,7 @@ def delete_identification(srv: SimServer, call: Call) -> Reply:
     return json_reply({})
 
 
-def create_comment(srv: SimServer, call: Call) -> Reply:
+def create_comment(srv: SimHost, call: Call) -> Reply:
     user_id = jwt_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -253,7 +251,7 @@ def create_comment(srv: SimServer, call: Call) -> Reply:
     return json_reply({**doc, "parent_type": "Observation", "parent_id": obs.id, "user_id": user_id})
 
 
-def delete_comment(srv: SimServer, call: Call) -> Reply:
+def delete_comment(srv: SimHost, call: Call) -> Reply:
     user_id = jwt_user(srv, call)
     if user_id is None:
         return unauthorized()
@@ -268,14 +266,14 @@ def delete_comment(srv: SimServer, call: Call) -> Reply:
     return json_reply({})
 
 
-def users_me(srv: SimServer, call: Call) -> Reply:
+def users_me(srv: SimHost, call: Call) -> Reply:
     user_id = jwt_user(srv, call)
     if user_id is None:
         return unauthorized()
     return json_reply(render.result_page([render.v1_user(srv.world.users[user_id], user_id)], 1, 1, 1))
 
 
-def show_user(srv: SimServer, call: Call) -> Reply:
+def show_user(srv: SimHost, call: Call) -> Reply:
     user_id = to_int(call.params["id"], "id")
     user = srv.world.users.get(user_id)
     results = [render.v1_user(user, user_id)] if user else []

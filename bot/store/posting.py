@@ -11,18 +11,14 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.domain import PROPOSAL_KINDS, DecisionStatus, PostStatus
+from bot.domain import PROPOSAL_KINDS, DecisionStatus, PostStatus, utcnow
 from bot.store.models import CycleRow, DecisionRow, KeyValueRow, ObservationRow, PostRow
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as the models store times."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def get_decision(s: Session, decision_id: int) -> DecisionRow | None:
@@ -147,6 +143,10 @@ def mark_skipped(s: Session, post_id: int, reason: str) -> None:
     post.status, post.error, post.next_attempt_at, post.completed_at = PostStatus.SKIPPED, reason, None, utcnow()
 
 
+class ClaimConflict(LookupError):
+    """Another process holds (or just took) the intent for this post; the caller leaves it to them."""
+
+
 def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int | None, body: str,
                  user_login: str, mode: str, existing: PostRow | None) -> PostRow:
     """Writes (or re-opens) the intent row; the caller commits before sending anything.
@@ -161,7 +161,10 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
                        body=body, user_login=user_login, mode=mode, status=PostStatus.INTENT, attempts=1,
                        created_at=now, owner=process_owner(), claimed_at=now)
         s.add(post)
-        s.flush()
+        try:
+            s.flush()
+        except IntegrityError:  # the unique key: another process claimed it first
+            raise ClaimConflict(f"observation {decision.observation_id} is being posted elsewhere") from None
         return post
     # Re-open only from a state that allows it; a conditional UPDATE so a racing process loses.
     result = s.execute(
@@ -172,9 +175,10 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
                 owner=process_owner(), claimed_at=now)
         .execution_options(synchronize_session=False))
     if getattr(result, "rowcount", 0) != 1:
-        raise LookupError(f"post {existing.id} is being handled elsewhere")
+        raise ClaimConflict(f"post {existing.id} is being handled elsewhere")
     reopened = s.get(PostRow, existing.id)
-    assert reopened is not None
+    if reopened is None:
+        raise ClaimConflict(f"post {existing.id} is being handled elsewhere")
     s.refresh(reopened)
     return reopened
 

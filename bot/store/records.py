@@ -7,18 +7,13 @@ observation and model version), so a cycle re-run after a crash never doubles an
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.domain import CycleStatus, Decision, DecisionStatus, Observation, PhotoStatus
+from bot.domain import CycleStatus, Decision, DecisionStatus, Observation, PhotoStatus, utcnow
 from bot.store.models import CursorRow, CycleRow, DecisionRow, ObservationRow, PhotoRow, PredictionRow
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def get_cursor(s: Session, key: str) -> int:
@@ -168,3 +163,10 @@ def decision_counts(s: Session, model_version: str | None = None) -> dict[str, i
     if model_version is not None:
         q = q.where(DecisionRow.model_version == model_version)
     return {kind: n for kind, n in s.execute(q).all()}
+
+
+def first_decisions(s: Session, kinds: Sequence[str]) -> dict[str, DecisionRow]:
+    """The earliest decision of each of `kinds` that has one (the demo shows one example per kind)."""
+    first = (select(func.min(DecisionRow.id)).where(DecisionRow.kind.in_(tuple(kinds)))
+             .group_by(DecisionRow.kind).scalar_subquery())
+    return {row.kind: row for row in s.scalars(select(DecisionRow).where(DecisionRow.id.in_(first)))}

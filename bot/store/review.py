@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from bot.domain import PROPOSAL_KINDS, DecisionStatus
+from bot.domain import PROPOSAL_KINDS, DecisionStatus, utcnow
+from bot.photos import rewrite_size
 from bot.store.models import DecisionRow, ObservationRow, PostRow, PredictionRow, ReviewActionRow
 
 # Statuses a moderator can still act on: new proposals, and ones a moderator skipped earlier.
@@ -22,10 +23,6 @@ ACTIONABLE = (DecisionStatus.PROPOSED, DecisionStatus.SKIPPED)
 ACTION_STATUS = {"approve": DecisionStatus.APPROVED, "edit": DecisionStatus.APPROVED,
                  "reject": DecisionStatus.REJECTED, "skip": DecisionStatus.SKIPPED}
 
-
-def utcnow() -> datetime:
-    """Naive UTC, as the models store times."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -122,17 +119,12 @@ def _card(d: DecisionRow, obs: ObservationRow, photo_size: str) -> Card:
     )
 
 
-SIZE_WORDS = ("square", "thumb", "small", "medium", "large", "original")
-
-
 def sized_photo_url(url: str, size: str = "medium") -> str:
-    """iNaturalist photo URLs carry their size as the file stem (`.../123/square.jpg?1`); swap it."""
-    head, sep, query = url.partition("?")
-    base, slash, name = head.rpartition("/")
-    stem, dot, ext = name.partition(".")
-    if not slash or stem not in SIZE_WORDS:
+    """The card shows a photo at `size`, by the downloader's own rewrite; a URL that does not parse stays as is."""
+    try:
+        return rewrite_size(url, size)
+    except ValueError:
         return url
-    return f"{base}/{size}{dot}{ext}{sep}{query}"
 
 
 def get_card(s: Session, decision_id: int, photo_size: str = "medium") -> Card | None:

@@ -8,11 +8,11 @@ what; the review UI's Withdraw page reads the same rows here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.domain import PostStatus, utcnow
 from bot.store.audit import current_posted_identifications
 from bot.store.models import DecisionRow, KeyValueRow, PostRow
 
@@ -37,7 +37,7 @@ class StandingPost:
 def mark_retracted(s: Session, version: str) -> None:
     """Remembers that `version` was retracted (the Withdraw page lists what it left standing)."""
     key = RETRACTED_PREFIX + version
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     row = s.get(KeyValueRow, key)
     if row is None:
         s.add(KeyValueRow(key=key, value=now.isoformat(timespec="seconds"), updated_at=now))
@@ -67,10 +67,11 @@ def left_standing(s: Session) -> dict[str, list[StandingPost]]:
 
 def own_posted_identifications(s: Session, login: str, limit: int = 200) -> list[StandingPost]:
     """The moderator's own posted, not withdrawn identifications, retracted versions first, newest first."""
-    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == "posted")
+    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == PostStatus.POSTED)
     posts = list(s.scalars(
-        select(PostRow).where(PostRow.action == "post", PostRow.kind == "identification", PostRow.status == "posted",
-                              PostRow.user_login == login, PostRow.remote_id.is_not(None),
+        select(PostRow).where(PostRow.action == "post", PostRow.kind == "identification",
+                              PostRow.status == PostStatus.POSTED, PostRow.user_login == login,
+                              PostRow.remote_id.is_not(None),
                               PostRow.decision_id.not_in(withdrawn))
         .order_by(PostRow.id.desc()).limit(limit)))
     standing = _standing(s, posts, set(retracted_versions(s)))
@@ -80,7 +81,7 @@ def own_posted_identifications(s: Session, login: str, limit: int = 200) -> list
 def get_standing_post(s: Session, post_id: int) -> StandingPost | None:
     """One posted identification by ledger id (None when it is not a posted, unwithdrawn one)."""
     post = s.get(PostRow, post_id)
-    if post is None or post.action != "post" or post.kind != "identification" or post.status != "posted":
+    if post is None or post.action != "post" or post.kind != "identification" or post.status != PostStatus.POSTED:
         return None
     found = _standing(s, [post], set(retracted_versions(s)))
     return found[0]

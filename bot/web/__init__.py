@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from bot.config import Config, Secrets
+from bot.domain import RunMode
 from bot.platforms.base import Platform
 from bot.store.db import Store
 from bot.web import auth, views
@@ -28,21 +29,22 @@ CSP = ("default-src 'self'; img-src 'self' http: https:; style-src 'self'; scrip
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def _default_platform_factory(cfg: Config, store: Store) -> Callable[[], Platform]:
+def _default_platform_factory(cfg: Config, mode: RunMode) -> Callable[[], Platform]:
     def factory() -> Platform:
         from bot.platforms import create_platform  # built lazily: the UI starts even if the API is down
 
-        platform: Platform = create_platform(cfg, Secrets.from_env(), dry_run=cfg.posting.mode == "dry-run",
-                                             store=store)
+        platform: Platform = create_platform(cfg, Secrets.from_env(), dry_run=mode.dry_run)
         return platform
 
     return factory
 
 
 def create_app(cfg: Config, store: Store, *, platform_factory: Callable[[], Platform] | None = None,
-               secret_key: str | None = None) -> Flask:
+               secret_key: str | None = None, mode: RunMode | None = None) -> Flask:
     """The review app.  Without `secret_key`, PLANTBOT_SECRET_KEY is used, else a random per-process
-    key (sessions then end when the process restarts, which the in-memory token vault does anyway)."""
+    key (sessions then end when the process restarts, which the in-memory token vault does anyway).
+    `mode` defaults to the configured `[posting] mode`."""
+    mode = mode or RunMode.of(cfg.posting.mode)
     secrets_env = Secrets.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -56,7 +58,8 @@ def create_app(cfg: Config, store: Store, *, platform_factory: Callable[[], Plat
     app.extensions[EXTENSION] = WebContext(
         cfg=cfg,
         store=store,
-        platform_factory=platform_factory or _default_platform_factory(cfg, store),
+        mode=mode,
+        platform_factory=platform_factory or _default_platform_factory(cfg, mode),
         client_secret=secrets_env.oauth_client_secret,
         vault=TokenVault(ttl_s=SESSION_HOURS * 3600),
     )

@@ -1,8 +1,8 @@
 """Moderator sign-in: OAuth authorization-code flow with PKCE against the platform's site.
 
-The site's OAuth endpoints (`/oauth/authorize`, `/oauth/token`, `/users/api_token`) are web-site
-endpoints, not API calls, so they are called here with `requests`; who the token belongs to is then
-asked of the API through the Platform adapter.  Only logins in `[review] moderators` are let in.
+The browser is sent to the site's `/oauth/authorize`; the code that comes back is exchanged for an API
+token by the Platform adapter (`platforms.auth.exchange_code`, through the shared HTTP session), which
+then says who the token belongs to.  Only logins in `[review] moderators` are let in.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import base64
 import hashlib
 import logging
 import secrets
-from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
@@ -75,12 +73,14 @@ def callback() -> Response | tuple[str, int]:
         return _failed("The platform did not return an authorization code.", 400)
     ctx = web_context()
     try:
-        token = _exchange(code, str(pending["verifier"]))
-        user = ctx.platform().get_current_user(token)
+        platform = ctx.platform()
+        token = platform.exchange_code(code, str(pending["verifier"]), client_id=ctx.cfg.review.oauth_client_id,
+                                       client_secret=ctx.client_secret, redirect_uri=_redirect_uri())
+        user = platform.get_current_user(token)
     except AuthError as exc:
         log.warning("moderator sign-in refused by the platform: %s", exc)
         return _failed(f"The platform refused the sign-in: {exc}", 403)
-    except (PlantBotError, requests.RequestException) as exc:
+    except PlantBotError as exc:
         log.warning("moderator sign-in failed: %s", type(exc).__name__)
         return _failed("The platform could not be reached to finish the sign-in. Try again later.", 502)
     allowed = {m.casefold() for m in ctx.cfg.review.moderators}
@@ -103,42 +103,3 @@ def logout() -> Response:
 
 def _failed(message: str, status: int) -> tuple[str, int]:
     return render_template("signin.html", error=message, next="/"), status
-
-
-def _exchange(code: str, verifier: str) -> str:
-    """Code -> OAuth access token -> API token (JWT).  Legacy forks use the access token itself."""
-    ctx = web_context()
-    timeout = ctx.cfg.platform.timeout_seconds
-    form: dict[str, Any] = {
-        "grant_type": "authorization_code",
-        "client_id": ctx.cfg.review.oauth_client_id,
-        "code": code,
-        "redirect_uri": _redirect_uri(),
-        "code_verifier": verifier,
-    }
-    if ctx.client_secret:
-        form["client_secret"] = ctx.client_secret
-    headers = {"User-Agent": ctx.cfg.platform.user_agent, "Accept": "application/json"}
-    resp = requests.post(f"{ctx.site_url}/oauth/token", data=form, headers=headers, timeout=timeout)
-    if resp.status_code in (400, 401, 403):
-        raise AuthError(f"token exchange answered HTTP {resp.status_code}")
-    resp.raise_for_status()
-    access = _json_field(resp, "access_token")
-    if ctx.cfg.platform.flavor == "legacy":
-        return access
-    resp = requests.get(f"{ctx.site_url}/users/api_token", timeout=timeout,
-                        headers={**headers, "Authorization": f"Bearer {access}"})
-    if resp.status_code in (401, 403):
-        raise AuthError(f"API token request answered HTTP {resp.status_code}")
-    resp.raise_for_status()
-    return _json_field(resp, "api_token")
-
-
-def _json_field(resp: requests.Response, name: str) -> str:
-    try:
-        value = resp.json().get(name)
-    except (ValueError, AttributeError):
-        value = None
-    if not isinstance(value, str) or not value:
-        raise AuthError(f"the platform's answer had no {name}")
-    return value

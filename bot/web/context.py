@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from bot.config import Config
+from bot.domain import RunMode
 from bot.platforms.base import Platform
 from bot.store.db import Store
 from bot.web.security import TokenVault
@@ -20,6 +21,7 @@ EXTENSION = "plantbot"
 class WebContext:
     cfg: Config
     store: Store
+    mode: RunMode  # computed once by create_app; approvals post in `mode.for_moderator`
     platform_factory: Callable[[], Platform]
     client_secret: str | None = field(default=None, repr=False)
     vault: TokenVault = field(default_factory=TokenVault)
@@ -34,7 +36,7 @@ class WebContext:
 
     @property
     def dry_run(self) -> bool:
-        return self.cfg.posting.mode == "dry-run"
+        return self.mode.dry_run
 
     def platform(self) -> Platform:
         """The adapter is built on first use, so the app starts even while the platform is down."""
@@ -46,5 +48,6 @@ class WebContext:
 
 def web_context() -> WebContext:
     ctx = current_app.extensions[EXTENSION]
-    assert isinstance(ctx, WebContext)
+    if not isinstance(ctx, WebContext):
+        raise RuntimeError("the review app was not built by bot.web.create_app")
     return ctx

@@ -11,7 +11,6 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -152,7 +151,7 @@ def _check_taxon(taxon_id: int) -> str | None:
     """An edited taxon must exist on the platform; a typo must not become an identification."""
     try:
         taxon = web_context().platform().get_taxon(taxon_id)
-    except (PlantBotError, requests.RequestException) as exc:
+    except PlantBotError as exc:
         return f"Could not check taxon {taxon_id} on the platform: {exc}"
     return None if taxon is not None else f"Taxon {taxon_id} does not exist on the platform."
 
@@ -170,8 +169,8 @@ def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id
     try:
         with ctx.post_lock:
             outcome = post_decision(ctx.store, ctx.platform(), decision_id, token=mod.token, user_login=mod.login,
-                                    mode="review", cfg=ctx.cfg, text=text, taxon_id=taxon_id)
-    except (PlantBotError, requests.RequestException) as exc:
+                                    mode=ctx.mode.for_moderator, cfg=ctx.cfg, text=text, taxon_id=taxon_id)
+    except PlantBotError as exc:
         log.warning("posting proposal %d failed: %s", decision_id, exc)
         _requeue(decision_id)
         return _back_with(f"Proposal {decision_id}: posting failed ({exc}); it is back in the queue.", "error")

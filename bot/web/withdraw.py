@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 
-import requests
 from flask import flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
@@ -63,7 +62,7 @@ def withdraw(post_id: int) -> Response:
                     return _done(f"Identification {post.remote_id} was already withdrawn.", "info")
             status = withdraw_post(ctx.store, ctx.platform(), post_id=post_id, token=mod.token,
                                    user_login=mod.login)
-    except (PlantBotError, requests.RequestException) as exc:
+    except PlantBotError as exc:
         log.warning("withdrawing post %d failed: %s", post_id, exc)
         return _done(f"Withdrawing identification {post.remote_id} failed: {exc}", "error")
     if status == "withdrawn":

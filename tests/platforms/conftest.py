@@ -67,12 +67,6 @@ def make_config(tmp_path: Path, sim: SimServer | None = None, **platform: object
     return cfg
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries in tests wait tenths of seconds, not seconds."""
-    monkeypatch.setattr("bot.platforms.adapter.BACKOFF_FACTOR", 0.05)
-
-
 @pytest.fixture
 def sim_factory() -> Iterator[Callable[..., SimServer]]:
     started: list[SimServer] = []

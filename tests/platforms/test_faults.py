@@ -146,3 +146,19 @@ def test_a_write_whose_answer_is_garbled_is_not_sent_again(sim_factory: Factory,
     with pytest.raises(PlatformError):
         platform.post_identification(token, 1001, SPECIES_A, "checked by a person")
     assert len([r for r in sim.writes if r.path == "/v1/identifications"]) == 1  # stored once, never re-sent
+
+
+def test_json_that_does_not_parse_is_read_again_but_a_write_is_never_sent_twice(sim_factory: Factory,
+                                                                               tmp_path: Path) -> None:
+    """Guards the one override of a pyinaturalist private hook (`PlantBotSession._validate_json`): the
+    library re-sends a request whose JSON does not parse; we let it for reads and stop it for writes."""
+    plan = FaultPlan([FaultRule("GET /v1/observations", "corrupt", times=1),
+                      FaultRule("POST /v1/identifications", "corrupt", times=1)])
+    sim = sim_factory(faults=plan)
+    jwt = sim.issue_jwt(BOT_LOGIN)
+    platform = create_platform(make_config(tmp_path, sim), Secrets(api_token=jwt))
+    assert _poll_ids(platform) == list(range(1000, 1010))
+    assert _polls(sim) == [(200, "corrupt"), (200, None)]  # the library read it again
+    with pytest.raises(PlatformError, match="not valid JSON"):
+        platform.post_identification(jwt, 1001, SPECIES_A, "x")
+    assert [r.path for r in sim.writes] == ["/v1/identifications"]  # sent once: the ledger reconciles it

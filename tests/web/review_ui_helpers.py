@@ -18,6 +18,7 @@ from bot.sim.model import World
 from bot.store.db import Store
 from bot.store.models import DecisionRow, ObservationRow, PhotoRow, PredictionRow
 from bot.web import create_app
+from tests.platforms.conftest import make_config as platform_config
 
 MODERATOR = "moderator"
 OUTSIDER = "ana"
@@ -27,15 +28,8 @@ BASE_TIME = datetime(2026, 3, 1, 12, 0, 0)
 
 def make_config(sim: Any, state_dir: Path, mode: str = "review",
                 moderators: tuple[str, ...] = (MODERATOR,), flavor: str = "inat-v1") -> Config:
-    cfg = Config()
-    cfg.platform.flavor = flavor
-    cfg.platform.ratelimit_path = str(state_dir / "ratelimit.sqlite3")
-    cfg.platform.api_url = sim.api_url
-    cfg.platform.site_url = sim.url
-    cfg.platform.requests_per_second = 1000.0
-    cfg.platform.requests_per_minute = 100000
-    cfg.platform.max_retries = 0
-    cfg.platform.timeout_seconds = 10.0
+    cfg = platform_config(state_dir, sim, flavor=flavor, max_retries=0, timeout_seconds=10.0, photo_hosts=[],
+                          contact="")
     cfg.posting.mode = mode
     cfg.review.moderators = list(moderators)
     cfg.review.oauth_client_id = "plantbot-review-test"
@@ -97,7 +91,7 @@ def platform_factory(cfg: Config, store: Store) -> Callable[[], Any]:
     def factory() -> Any:
         from bot.platforms import create_platform
 
-        return create_platform(cfg, Secrets(), dry_run=cfg.posting.mode == "dry-run", store=store)
+        return create_platform(cfg, Secrets(), dry_run=cfg.posting.mode == "dry-run")
 
     return factory
 

@@ -297,3 +297,13 @@ def test_a_post_the_platform_refuses_for_now_returns_to_the_queue_and_posts_once
     assert statuses(store)[did] == "posted"
     observation = sim.world.observations[seeded.observation_ids[0]]
     assert sum(1 for i in observation.identifications if i.user_id == 2) == 1
+
+
+def test_the_code_exchange_goes_through_the_shared_session_even_in_dry_run(sim: Any, store: Store,
+                                                                           tmp_path: Path) -> None:
+    app = build_app(make_config(sim, tmp_path, mode="dry-run"), store)
+    done = sign_in(app.test_client())
+    assert done.status_code == 302 and done.headers["Location"] == "/"
+    exchange = [r for r in sim.requests if r.method == "POST" and r.path == "/oauth/token"]
+    assert len(exchange) == 1 and exchange[0].headers["user-agent"].startswith("PlantBot/")
+    assert writes(sim) == []  # signing in wrote nothing on the platform

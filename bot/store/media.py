@@ -1,28 +1,22 @@
-"""Persisted budgets: media bytes per hour in the store, so the caps survive restarts.
+"""The media-usage ledger: bytes downloaded per hour bucket, so media budgets survive restarts.
 
 The API request budget needs no table: pyinaturalist's file-locked SQLite bucket (at
-`[platform] ratelimit_path`) already holds every request of the last 24 h, shared by all processes;
-`AdapterBase.budget_status()` reads it.
+`[platform] ratelimit_path`) already holds every request of the last 24 h, shared by all processes.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert
 
+from bot.store.db import Store
 from bot.store.models import MediaUsageRow
-
-if TYPE_CHECKING:
-    from bot.config import Config
-    from bot.photos import MediaBudget
-    from bot.store.db import Store
 
 
 class StoreMediaLedger:
-    """MediaLedger on the store's `media_usage` table (one row per hour bucket, naive UTC)."""
+    """`photos.MediaLedger` on the `media_usage` table (one row per hour bucket, naive UTC)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -37,10 +31,3 @@ class StoreMediaLedger:
             index_elements=[MediaUsageRow.hour], set_={"bytes": MediaUsageRow.bytes + nbytes})
         with self.store.session() as s:  # an upsert: safe when two processes add to the same hour
             s.execute(stmt)
-
-
-def media_budget(cfg: Config, store: Store | None = None) -> MediaBudget:
-    """The media budget for a run: persisted in `store` when given, else in memory."""
-    from bot.photos import MediaBudget
-
-    return MediaBudget.from_config(cfg, StoreMediaLedger(store) if store is not None else None)
