@@ -16,6 +16,7 @@ import numpy as np
 from bot.domain import Label
 from bot.sim.model import SimObservation, SimTaxon, SimUser, World
 from tests.support.designed_model import build_designed_bundle, make_prototypes, spread_target, taxonomy_labels
+from tests.support.simconfig import write_sim_config
 
 FAMILIES = {201: "Rosaceae", 203: "Fagaceae"}
 GENERA = {301: ("Rosa", 201), 302: ("Rubus", 201), 304: ("Quercus", 203), 305: ("Fragaria", 201),
@@ -90,36 +91,15 @@ def build_bundle(folder: Path, protos: list[bytes]) -> Path:
 
 def write_config(path: Path, *, api_url: str, site_url: str, bundle: Path, mode: str, tmp: Path,
                  extra: str = "") -> Path:
-    auto = "allow_unreviewed = true\naccount_login = \"plantbot\"\n" if mode == "auto" else ""
-    path.write_text(f"""
-[platform]
-api_url = "{api_url}"
-site_url = "{site_url}"
-requests_per_second = 50.0
-requests_per_minute = 3000
-ratelimit_path = "{tmp / 'ratelimit.sqlite3'}"
-photo_hosts = ["127.0.0.1"]
-timeout_seconds = 10.0
-[model]
-path = "{bundle}"
-batch_size = 8
-threads = 1
-workers = 1
-[posting]
-mode = "{mode}"
-opt_out_users = ["{SHY}"]
-opt_out_tags = ["{OPT_OUT_TAG}"]
-{auto}
-[review]
-moderators = ["{MODERATOR}"]
-[store]
-database = "{tmp / 'plantbot.sqlite3'}"
-[schedule]
-interval_seconds = 3600
-post_interval_seconds = 1
-{extra}
-""", encoding="utf-8")
-    return path
+    auto = {"allow_unreviewed": True, "account_login": "plantbot"} if mode == "auto" else {}
+    return write_sim_config(path, api_url=api_url, site_url=site_url, state=tmp, extra=extra, sections={
+        "platform": {"requests_per_second": 50.0, "requests_per_minute": 3000, "photo_hosts": ["127.0.0.1"],
+                     "timeout_seconds": 10.0},
+        "model": {"path": bundle, "batch_size": 8, "threads": 1, "workers": 1},
+        "posting": {"mode": mode, "opt_out_users": [SHY], "opt_out_tags": [OPT_OUT_TAG], **auto},
+        "review": {"moderators": [MODERATOR]},
+        "schedule": {"interval_seconds": 3600, "post_interval_seconds": 1},
+    })
 
 
 # --- request bodies against the API's own OpenAPI description ----------------------------------

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.config import Config
@@ -14,13 +11,6 @@ from bot.report.outcomes import refresh_outcomes
 from bot.store.db import Store
 from bot.store.models import DecisionRow, ObservationRow, OutcomeRow
 from tests.audit_helpers import CASES, T0, TRACKED, Case, FakePlatform, seed
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "audit.sqlite3")
-    yield s
-    s.close()
 
 
 def latest(store: Store) -> dict[int, OutcomeRow]:

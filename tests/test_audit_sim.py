@@ -20,6 +20,8 @@ from bot.sim.server import SimServer
 from bot.store.db import Store
 from bot.store.models import OutcomeRow
 from tests.audit_helpers import CASES, T0, TAXA, TRACKED, Case, seed
+from tests.platforms.conftest import make_config
+from tests.support.simconfig import write_sim_config
 
 USERS = {"alice": 1, "observer": 2, "bob": 3}
 
@@ -61,14 +63,7 @@ def community_acts(sim: SimServer, cases: list[Case] = CASES) -> None:
 
 
 def sim_config(tmp_path: Path, sim: SimServer, flavor: str = "inat-v1") -> Config:
-    cfg = Config()
-    p = cfg.platform
-    p.flavor = flavor
-    p.api_url, p.site_url = sim.api_url, sim.url
-    p.photo_hosts = ["127.0.0.1"]
-    p.ratelimit_path = str(tmp_path / "ratelimit.sqlite3")
-    p.requests_per_second, p.requests_per_minute, p.requests_per_day = 1000.0, 100000, 1000000
-    p.max_retries, p.timeout_seconds = 1, 5.0
+    cfg = make_config(tmp_path, sim, flavor=flavor, max_retries=1)
     cfg.store.database = str(tmp_path / "audit.sqlite3")
     return cfg
 
@@ -156,11 +151,9 @@ def test_cli_audit_refresh(sim: SimServer, tmp_path: Path, flavor: str) -> None:
     store = Store(c.database_path)
     seed(store)
     store.close()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f'[platform]\nflavor = "{flavor}"\napi_url = "{c.platform.api_url}"\nsite_url = "{c.platform.site_url}"\n'
-        f'ratelimit_path = "{c.platform.ratelimit_path}"\nrequests_per_second = 1000.0\n'
-        f'[store]\ndatabase = "{c.database_path}"\n', encoding="utf-8")
+    cfg = write_sim_config(tmp_path / "config.toml", api_url=c.platform.api_url, site_url=c.platform.site_url,
+                           state=tmp_path, sections={"platform": {"flavor": flavor, "requests_per_second": 1000.0},
+                                                     "store": {"database": c.database_path}})
     community_acts(sim)
     result = CliRunner().invoke(main, ["--config", str(cfg), "audit", "refresh", "--limit", "5"])
     assert result.exit_code == 0, result.output

@@ -26,6 +26,7 @@ from bot.sim.server import SimServer
 from bot.store import Store
 from bot.store.models import DecisionRow, PhotoRow, PredictionRow
 from tests.support.designed_model import build_designed_bundle, spread_target, taxonomy_labels
+from tests.support.simconfig import write_sim_config
 
 # Plantae > Rosaceae (Rosa: 401, 402; Rubus: 403), Asteraceae (Bellis: 404, 405), Fagaceae (Quercus: 406),
 # Pinaceae (Pinus: 407), Sapindaceae (Acer: 408)
@@ -137,26 +138,11 @@ def community(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     bundle = build_designed_bundle(tmp / "bundle", labels(), protos_bytes, np.stack([p.probs for p in PROTOS]))
     world, expected, special = build_world(protos_bytes)
     with SimServer(world) as sim:
-        config = tmp / "config.toml"
-        config.write_text(f"""
-[platform]
-flavor = "{flavor}"
-api_url = "{sim.api_url}"
-site_url = "{sim.url}"
-requests_per_second = 50.0
-requests_per_minute = 3000
-ratelimit_path = "{tmp / 'ratelimit.sqlite3'}"
-[model]
-path = "{bundle.path}"
-batch_size = 32
-dtype = "float32"  # stored probabilities are checked to 1e-4 below; bfloat16 moves them by ~1e-3
-[decision]
-cutoff = 0.30
-[posting]
-mode = "review"
-[store]
-database = "{tmp / 'plantbot.sqlite3'}"
-""")
+        # dtype float32: stored probabilities are checked to 1e-4 below; bfloat16 moves them by ~1e-3
+        config = write_sim_config(tmp / "config.toml", api_url=sim.api_url, site_url=sim.url, state=tmp, sections={
+            "platform": {"flavor": flavor, "requests_per_second": 50.0, "requests_per_minute": 3000},
+            "model": {"path": bundle.path, "batch_size": 32, "dtype": "float32"}, "decision": {"cutoff": 0.30},
+            "posting": {"mode": "review"}})
         yield sim, config, expected, special, tmp, flavor
 
 

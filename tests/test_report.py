@@ -20,13 +20,6 @@ from bot.store.db import Store
 from tests.audit_helpers import CASES, T0, FakePlatform, seed
 
 
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "report.sqlite3")
-    yield s
-    s.close()
-
-
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One seeded, checked database shared by the tests that only read it."""

@@ -19,6 +19,7 @@ from bot.store.db import Store
 from bot.store.models import DecisionRow, OutcomeRow, PostRow, ReviewActionRow
 from bot.store.posting import status_report
 from tests.audit_helpers import T0, Case, seed
+from tests.support.simconfig import write_sim_config
 from tests.test_audit_sim import make_world, sim_config
 
 V1 = [
@@ -37,12 +38,11 @@ def sim() -> Iterator[SimServer]:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "retract.sqlite3")
-    seed(s, V1, "v1")
-    seed(s, V2, "v2")
-    yield s
-    s.close()
+def store(store: Store) -> Store:
+    """The shared fresh store, seeded with two model versions' posts."""
+    seed(store, V1, "v1")
+    seed(store, V2, "v2")
+    return store
 
 
 def current(sim: SimServer) -> dict[int, bool]:
@@ -151,12 +151,10 @@ def test_cli_retract_dry_run_and_yes(sim: SimServer, store: Store, tmp_path: Pat
 
     from bot.cli import main
 
-    cfg = tmp_path / "config.toml"
     c = sim_config(tmp_path, sim)
-    cfg.write_text(
-        f'[platform]\napi_url = "{c.platform.api_url}"\nsite_url = "{c.platform.site_url}"\n'
-        f'ratelimit_path = "{c.platform.ratelimit_path}"\nrequests_per_second = 1000.0\n'
-        f'[store]\ndatabase = "{store.database}"\n', encoding="utf-8")
+    cfg = write_sim_config(tmp_path / "config.toml", api_url=c.platform.api_url, site_url=c.platform.site_url,
+                           state=tmp_path, sections={"platform": {"requests_per_second": 1000.0},
+                                                     "store": {"database": store.database}})
     monkeypatch.setenv("PLANTBOT_API_TOKEN", sim.issue_jwt("alice"))
     runner = CliRunner()
     dry = runner.invoke(main, ["--config", str(cfg), "retract", "--model-version", "v1", "--dry-run"])

@@ -9,14 +9,13 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.sim.server import SimServer
 from tests.platforms.conftest import BOT_LOGIN, BOT_PASSWORD
+from tests.support.simconfig import write_sim_config
 
 
 def _config(tmp_path: Path, sim: SimServer, flavor: str = "inat-v1") -> str:
-    path = tmp_path / "config.toml"
-    path.write_text(f'[platform]\nflavor = "{flavor}"\napi_url = "{sim.api_url}"\nsite_url = "{sim.url}"\n'
-                    f'ratelimit_path = "{tmp_path / "rl.sqlite3"}"\nrequests_per_second = 100.0\n'
-                    'max_retries = 1\n', encoding="utf-8")
-    return str(path)
+    return str(write_sim_config(tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, state=tmp_path,
+                                sections={"platform": {"flavor": flavor, "requests_per_second": 100.0,
+                                                       "max_retries": 1}}))
 
 
 def test_whoami_with_a_token_and_with_the_password_grant(sim: SimServer, tmp_path: Path) -> None:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.sim.model import World
 from bot.sim.world import MODERATOR_USER_ID, WorldSpec, make_world
-from bot.store.db import Store
 from tests.web.review_ui_helpers import MODERATOR
 
 
@@ -35,13 +33,5 @@ def sim(world_template: World) -> Iterator[Any]:
     finally:
         server.stop()
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "plantbot.sqlite3")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
