@@ -28,7 +28,7 @@ from bot.platforms import NotFound
 from bot.platforms.base import Platform
 from bot.store import Store
 from bot.store import posting as q
-from bot.store.models import DecisionRow, PostRow
+from bot.store.values import DecisionValue, PostValue
 from bot.texts import render_body
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def _same_text(a: str | None, b: str | None) -> bool:
     return " ".join((a or "").split()) == " ".join((b or "").split())
 
 
-def find_remote(platform: Platform, post: PostRow) -> int | None:
+def find_remote(platform: Platform, post: PostValue) -> int | None:
     """The remote id of the write this ledger row describes, if the platform has it."""
     login = post.user_login.lower()
     if post.kind == "identification":
@@ -111,7 +111,7 @@ def find_remote(platform: Platform, post: PostRow) -> int | None:
     return None
 
 
-def _send(platform: Platform, post: PostRow, token: str) -> int:
+def _send(platform: Platform, post: PostValue, token: str) -> int:
     if post.kind == "identification":
         if post.taxon_id is None:  # claim_intent never writes one; a hand-edited row would
             raise ValueError(f"post {post.id} is an identification without a taxon id")
@@ -119,7 +119,7 @@ def _send(platform: Platform, post: PostRow, token: str) -> int:
     return platform.post_comment(token, post.observation_id, post.body)
 
 
-def _settle_existing(store: Store, platform: Platform, post: PostRow) -> PostOutcome | None:
+def _settle_existing(store: Store, platform: Platform, post: PostValue) -> PostOutcome | None:
     """Before re-sending a retry: did an earlier attempt land after all?  None means send again."""
     try:
         remote = find_remote(platform, post)
@@ -209,7 +209,7 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
     return _complete(store, platform, post, token, token_provider)
 
 
-def _existing_outcome(store: Store, platform: Platform, existing: PostRow) -> PostOutcome | None:
+def _existing_outcome(store: Store, platform: Platform, existing: PostValue) -> PostOutcome | None:
     """What an existing ledger row means for a new attempt; None: go on and (re-)send."""
     if existing.status == PostStatus.POSTED:
         return PostOutcome(existing.id, "already_posted", existing.remote_id, None)
@@ -223,7 +223,7 @@ def _existing_outcome(store: Store, platform: Platform, existing: PostRow) -> Po
     return _settle_existing(store, platform, existing)
 
 
-def _body(platform: Platform, decision: DecisionRow, cfg: Config, mode: RunMode, user_login: str,
+def _body(platform: Platform, decision: DecisionValue, cfg: Config, mode: RunMode, user_login: str,
           taxon_id: int | None, identification: bool) -> str:
     reviewed_by = user_login if mode is RunMode.REVIEW else None
     name = None
@@ -237,7 +237,7 @@ def _body(platform: Platform, decision: DecisionRow, cfg: Config, mode: RunMode,
     return render_body(decision, cfg, reviewed_by, identification=identification, taxon_name=name)
 
 
-def _no_row_retry(store: Store, decision: DecisionRow, existing: PostRow | None, error: str) -> PostOutcome:
+def _no_row_retry(store: Store, decision: DecisionValue, existing: PostValue | None, error: str) -> PostOutcome:
     if existing is not None:
         with store.session() as s:
             q.mark_retry(s, existing.id, error, q.utcnow() + q.backoff(existing.attempts))
@@ -245,7 +245,7 @@ def _no_row_retry(store: Store, decision: DecisionRow, existing: PostRow | None,
     return PostOutcome(0, "retry", None, error)
 
 
-def _opt_out(store: Store, decision: DecisionRow, existing: PostRow | None, reason: str) -> PostOutcome:
+def _opt_out(store: Store, decision: DecisionValue, existing: PostValue | None, reason: str) -> PostOutcome:
     log.info("not posting on observation %s: %s", decision.observation_id, reason)
     with store.session() as s:
         q.set_decision_status(s, decision.id, DecisionStatus.OPTED_OUT, reason)
@@ -254,7 +254,7 @@ def _opt_out(store: Store, decision: DecisionRow, existing: PostRow | None, reas
     return PostOutcome(existing.id if existing else 0, "skipped", None, reason)
 
 
-def _complete(store: Store, platform: Platform, post: PostRow, token: str,
+def _complete(store: Store, platform: Platform, post: PostValue, token: str,
               token_provider: Callable[[], str] | None) -> PostOutcome:
     """Sends the committed intent and records the answer (a 401 refreshes the token once)."""
     refreshed = False
@@ -278,7 +278,7 @@ def _complete(store: Store, platform: Platform, post: PostRow, token: str,
     return PostOutcome(post.id, "posted", remote, None)
 
 
-def _record_error(store: Store, post: PostRow, kind: str, message: str, throttled: bool = False) -> PostOutcome:
+def _record_error(store: Store, post: PostValue, kind: str, message: str, throttled: bool = False) -> PostOutcome:
     with store.session() as s:
         if kind == "failed":
             q.mark_failed(s, post.id, message)

@@ -12,7 +12,7 @@ import jinja2
 
 from bot.config import Config
 from bot.errors import UsageError
-from bot.store.models import DecisionRow
+from bot.store.values import DecisionValue
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "post_templates"
 
@@ -36,7 +36,7 @@ def _environment(dirs: tuple[str, ...]) -> jinja2.Environment:
                               autoescape=False, trim_blocks=True, lstrip_blocks=True)
 
 
-def render_body(decision: DecisionRow, cfg: Config, reviewed_by: str | None, *, identification: bool,
+def render_body(decision: DecisionValue, cfg: Config, reviewed_by: str | None, *, identification: bool,
             taxon_name: str | None = None) -> str:
     name = "identification.j2" if identification else "comment.j2"
     edited = taxon_name is not None and taxon_name != decision.taxon_name
@@ -63,7 +63,7 @@ def render_body(decision: DecisionRow, cfg: Config, reviewed_by: str | None, *, 
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def render_text(decision: DecisionRow, cfg: Config, *, reviewed_by: str | None) -> str:
+def render_text(decision: DecisionValue, cfg: Config, *, reviewed_by: str | None) -> str:
     """The body for this decision: an identification body for species, a comment otherwise.
 
     `reviewed_by` is the moderator who approved it; None (auto mode) makes the text say that no
@@ -74,7 +74,9 @@ def render_text(decision: DecisionRow, cfg: Config, *, reviewed_by: str | None) 
 
 def check_templates(cfg: Config) -> None:
     """Renders both texts once with a dummy decision, so a broken custom template stops start-up."""
-    dummy = DecisionRow(id=0, observation_id=0, kind="species", taxon_name="Quercus robur", rank="species",
-                        score=0.5, n_photos=2, model_name="check", model_version="0")
+    dummy = DecisionValue(id=0, observation_id=0, cycle_id=None, kind="species", taxon_id=None,
+                          taxon_name="Quercus robur", rank="species", score=0.5, reasons=(), n_photos=2,
+                          model_name="check", model_version="0", cutoff=0.3, dry_run=False, mode="review",
+                          status="proposed", created_at=None)
     render_body(dummy, cfg, "moderator", identification=True)
     render_body(dummy, cfg, None, identification=False)

@@ -14,8 +14,14 @@ from typing import Any
 import numpy as np
 
 from bot.domain import Label
-from bot.sim.model import SimObservation, SimTaxon, SimUser, World
-from tests.support.designed_model import build_designed_bundle, make_prototypes, spread_target, taxonomy_labels
+from bot.sim.model import SimObservation, SimUser, World
+from tests.support.designed_model import (
+    build_designed_bundle,
+    make_prototypes,
+    plant_world,
+    spread_target,
+    taxonomy_labels,
+)
 from tests.support.simconfig import write_sim_config
 
 FAMILIES = {201: "Rosaceae", 203: "Fagaceae"}
@@ -61,14 +67,7 @@ POSTABLE = {101: ("identification", 401), 102: ("identification", 406), 103: ("c
 
 def build_world() -> tuple[World, list[bytes]]:
     protos = make_prototypes(len(PROTOS), seed=11)
-    world = World()
-    world.taxa[47126] = SimTaxon(47126, "Plantae", "kingdom", None, "Plantae")
-    for fid, fname in FAMILIES.items():
-        world.taxa[fid] = SimTaxon(fid, fname, "family", 47126, "Plantae")
-    for gid, (gname, fid) in GENERA.items():
-        world.taxa[gid] = SimTaxon(gid, gname, "genus", fid, "Plantae")
-    for sid, (sname, gid) in SPECIES.items():
-        world.taxa[sid] = SimTaxon(sid, sname, "species", gid, "Plantae")
+    world = plant_world(SPECIES, GENERA, FAMILIES)
     logins = [OBSERVER, SHY, MODERATOR, BOT]
     for uid, login in enumerate(logins, start=1):
         world.users[uid] = SimUser(uid, login)

@@ -25,7 +25,7 @@ from bot.sim.model import SimObservation, SimTaxon, SimUser, World
 from bot.sim.server import SimServer
 from bot.store import Store
 from bot.store.models import DecisionRow, PhotoRow, PredictionRow
-from tests.support.designed_model import build_designed_bundle, spread_target, taxonomy_labels
+from tests.support.designed_model import build_designed_bundle, plant_world, spread_target, taxonomy_labels
 from tests.support.simconfig import write_sim_config
 
 # Plantae > Rosaceae (Rosa: 401, 402; Rubus: 403), Asteraceae (Bellis: 404, 405), Fagaceae (Quercus: 406),
@@ -78,14 +78,7 @@ def proto_jpeg(seed: int) -> bytes:
 
 
 def build_world(protos_bytes: list[bytes]) -> tuple[World, dict[int, tuple[str, int | None]], dict[str, int]]:
-    world = World()
-    world.taxa[47126] = SimTaxon(47126, "Plantae", "kingdom", None, "Plantae")
-    for fid, fname in FAMILIES.items():
-        world.taxa[fid] = SimTaxon(fid, fname, "family", 47126, "Plantae")
-    for gid, (gname, fid) in GENERA.items():
-        world.taxa[gid] = SimTaxon(gid, gname, "genus", fid, "Plantae")
-    for sid, (sname, gid) in SPECIES.items():
-        world.taxa[sid] = SimTaxon(sid, sname, "species", gid, "Plantae")
+    world = plant_world(SPECIES, GENERA, FAMILIES)
     world.taxa[1] = SimTaxon(1, "Animalia", "kingdom", None, "Animalia")
     world.taxa[47158] = SimTaxon(47158, "Insecta", "class", 1, "Insecta")
     world.users[1] = SimUser(1, "observer")

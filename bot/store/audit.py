@@ -27,15 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus, Outcome, PostStatus
-from bot.store.models import (
-    DecisionRow,
-    ObservationRow,
-    OutcomeRow,
-    PhotoRow,
-    PostRow,
-    PredictionRow,
-    ReviewActionRow,
-)
+from bot.store.models import DecisionRow, ObservationRow, OutcomeRow, PhotoRow, PostRow, PredictionRow, ReviewActionRow
 
 OUTCOMES = tuple(Outcome)
 CUTOFFS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95

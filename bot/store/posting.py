@@ -19,25 +19,30 @@ from sqlalchemy.orm import Session
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus, PostStatus, utcnow
 from bot.store.models import CycleRow, DecisionRow, KeyValueRow, ObservationRow, PostRow
+from bot.store.values import DecisionValue, ObservationValue, PostValue, V, value_of
 
 
-def get_decision(s: Session, decision_id: int) -> DecisionRow | None:
-    return s.get(DecisionRow, decision_id)
+def _value(cls: type[V], row: object | None) -> V | None:
+    return None if row is None else value_of(cls, row)
 
 
-def get_observation(s: Session, observation_id: int) -> ObservationRow | None:
-    return s.get(ObservationRow, observation_id)
+def get_decision(s: Session, decision_id: int) -> DecisionValue | None:
+    return _value(DecisionValue, s.get(DecisionRow, decision_id))
 
 
-def get_post(s: Session, post_id: int) -> PostRow | None:
-    return s.get(PostRow, post_id)
+def get_observation(s: Session, observation_id: int) -> ObservationValue | None:
+    return _value(ObservationValue, s.get(ObservationRow, observation_id))
 
 
-def find_post(s: Session, observation_id: int, model_version: str, action: str = "post") -> PostRow | None:
+def get_post(s: Session, post_id: int) -> PostValue | None:
+    return _value(PostValue, s.get(PostRow, post_id))
+
+
+def find_post(s: Session, observation_id: int, model_version: str, action: str = "post") -> PostValue | None:
     """The ledger row for this observation and model version, whichever decision made it."""
-    return s.scalar(select(PostRow).where(
+    return _value(PostValue, s.scalar(select(PostRow).where(
         PostRow.observation_id == observation_id, PostRow.model_version == model_version,
-        PostRow.action == action))
+        PostRow.action == action)))
 
 
 INTENT_LEASE = timedelta(minutes=15)  # longer than any one send can take (rate-limit waits, retries, timeouts)
@@ -47,7 +52,7 @@ def process_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _sender_may_be_alive(post: PostRow, now: datetime) -> bool:
+def _sender_may_be_alive(post: PostRow | PostValue, now: datetime) -> bool:
     """True while the process that opened the intent may still be waiting for its answer."""
     if post.claimed_at is not None and now - post.claimed_at > INTENT_LEASE:
         return False
@@ -66,7 +71,7 @@ def _sender_may_be_alive(post: PostRow, now: datetime) -> bool:
     return True
 
 
-def open_intents(s: Session, now: datetime | None = None) -> list[PostRow]:
+def open_intents(s: Session, now: datetime | None = None) -> list[PostValue]:
     """Intents whose outcome is unknown because their sender died (a crash, a kill -9) or ran out its lease.
 
     Intents a live process (the review UI, another command) is still sending are left alone, so
@@ -74,17 +79,17 @@ def open_intents(s: Session, now: datetime | None = None) -> list[PostRow]:
     """
     at = now or utcnow()
     rows = s.scalars(select(PostRow).where(PostRow.status == PostStatus.INTENT).order_by(PostRow.id))
-    return [p for p in rows if not _sender_may_be_alive(p, at)]
+    return [value_of(PostValue, p) for p in rows if not _sender_may_be_alive(p, at)]
 
 
-def due_retries(s: Session, mode: str, now: datetime | None = None) -> list[PostRow]:
+def due_retries(s: Session, mode: str, now: datetime | None = None) -> list[PostValue]:
     """Posts of this mode that failed in a way worth trying again and whose backoff has passed."""
     at = now or utcnow()
-    return list(s.scalars(
+    return [value_of(PostValue, p) for p in s.scalars(
         select(PostRow)
         .where(PostRow.status == PostStatus.RETRY, PostRow.mode == mode, PostRow.action == "post",
                (PostRow.next_attempt_at.is_(None)) | (PostRow.next_attempt_at <= at))
-        .order_by(PostRow.next_attempt_at, PostRow.id)))
+        .order_by(PostRow.next_attempt_at, PostRow.id))]
 
 
 def approved_unposted(s: Session, mode: str = "auto") -> list[int]:
@@ -147,8 +152,8 @@ class ClaimConflict(LookupError):
     """Another process holds (or just took) the intent for this post; the caller leaves it to them."""
 
 
-def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int | None, body: str,
-                 user_login: str, mode: str, existing: PostRow | None) -> PostRow:
+def claim_intent(s: Session, *, decision: DecisionValue, kind: str, taxon_id: int | None, body: str,
+                 user_login: str, mode: str, existing: PostValue | None) -> PostValue:
     """Writes (or re-opens) the intent row; the caller commits before sending anything.
 
     A concurrent insert for the same observation and model version fails on the unique key, so
@@ -165,7 +170,7 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
             s.flush()
         except IntegrityError:  # the unique key: another process claimed it first
             raise ClaimConflict(f"observation {decision.observation_id} is being posted elsewhere") from None
-        return post
+        return value_of(PostValue, post)
     # Re-open only from a state that allows it; a conditional UPDATE so a racing process loses.
     result = s.execute(
         update(PostRow)
@@ -180,7 +185,7 @@ def claim_intent(s: Session, *, decision: DecisionRow, kind: str, taxon_id: int 
     if reopened is None:
         raise ClaimConflict(f"post {existing.id} is being handled elsewhere")
     s.refresh(reopened)
-    return reopened
+    return value_of(PostValue, reopened)
 
 
 def backoff(attempts: int, base_seconds: float = 60.0, cap_seconds: float = 6 * 3600.0) -> timedelta:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import CycleStatus, Decision, DecisionStatus, Observation, PhotoStatus, utcnow
 from bot.store.models import CursorRow, CycleRow, DecisionRow, ObservationRow, PhotoRow, PredictionRow
+from bot.store.values import DecisionValue, value_of
 
 
 def get_cursor(s: Session, key: str) -> int:
@@ -165,8 +166,9 @@ def decision_counts(s: Session, model_version: str | None = None) -> dict[str, i
     return {kind: n for kind, n in s.execute(q).all()}
 
 
-def first_decisions(s: Session, kinds: Sequence[str]) -> dict[str, DecisionRow]:
+def first_decisions(s: Session, kinds: Sequence[str]) -> dict[str, DecisionValue]:
     """The earliest decision of each of `kinds` that has one (the demo shows one example per kind)."""
     first = (select(func.min(DecisionRow.id)).where(DecisionRow.kind.in_(tuple(kinds)))
              .group_by(DecisionRow.kind).scalar_subquery())
-    return {row.kind: row for row in s.scalars(select(DecisionRow).where(DecisionRow.id.in_(first)))}
+    rows = s.scalars(select(DecisionRow).where(DecisionRow.id.in_(first)))
+    return {row.kind: value_of(DecisionValue, row) for row in rows}

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus, utcnow
 from bot.photos import rewrite_size
-from bot.store.models import DecisionRow, ObservationRow, PostRow, PredictionRow, ReviewActionRow
+from bot.store.models import DecisionRow, ObservationRow, PostRow, ReviewActionRow
+from bot.store.values import DecisionValue, ObservationValue, PostValue, PredictionValue, ReviewActionValue, value_of
 
 # Statuses a moderator can still act on: new proposals, and ones a moderator skipped earlier.
 ACTIONABLE = (DecisionStatus.PROPOSED, DecisionStatus.SKIPPED)
@@ -40,12 +41,12 @@ class QueueFilter:
 class Card:
     """One proposal with everything the review card needs, loaded in one session."""
 
-    decision: DecisionRow
-    observation: ObservationRow
+    decision: DecisionValue
+    observation: ObservationValue
     photo_urls: list[str]
-    top_species: list[PredictionRow] = field(default_factory=list)
-    genus: list[PredictionRow] = field(default_factory=list)
-    family: list[PredictionRow] = field(default_factory=list)
+    top_species: list[PredictionValue] = field(default_factory=list)
+    genus: list[PredictionValue] = field(default_factory=list)
+    family: list[PredictionValue] = field(default_factory=list)
 
 
 @dataclass
@@ -62,10 +63,10 @@ class QueuePage:
 
 @dataclass
 class HistoryEntry:
-    action: ReviewActionRow
-    decision: DecisionRow
+    action: ReviewActionValue
+    decision: DecisionValue
     observation_uri: str | None
-    post: PostRow | None
+    post: PostValue | None
 
 
 class ActionConflict(Exception):
@@ -106,12 +107,12 @@ def list_queue(s: Session, flt: QueueFilter, photo_size: str = "medium") -> Queu
 
 
 def _card(d: DecisionRow, obs: ObservationRow, photo_size: str) -> Card:
-    by_rank: dict[str, list[PredictionRow]] = {"species": [], "genus": [], "family": []}
+    by_rank: dict[str, list[PredictionValue]] = {"species": [], "genus": [], "family": []}
     for p in sorted(d.predictions, key=lambda p: p.position):
-        by_rank.setdefault(p.rank, []).append(p)
+        by_rank.setdefault(p.rank, []).append(value_of(PredictionValue, p))
     return Card(
-        decision=d,
-        observation=obs,
+        decision=value_of(DecisionValue, d),
+        observation=value_of(ObservationValue, obs),
         photo_urls=[sized_photo_url(p.url, photo_size) for p in obs.photos],
         top_species=by_rank["species"][:5],
         genus=by_rank["genus"][:3],
@@ -146,7 +147,7 @@ def record_action(
     edited_text: str | None = None,
     allowed_from: Sequence[str] = ACTIONABLE,
     at: datetime | None = None,
-) -> ReviewActionRow:
+) -> ReviewActionValue:
     """Moves the decision on (atomically, only from an actionable status) and logs who did it.
 
     Raises ActionConflict when the decision does not exist or is no longer actionable, so the
@@ -176,7 +177,7 @@ def record_action(
     )
     s.add(row)
     s.flush()
-    return row
+    return value_of(ReviewActionValue, row)
 
 
 def recent_actions(s: Session, limit: int = 100) -> list[HistoryEntry]:
@@ -190,11 +191,11 @@ def recent_actions(s: Session, limit: int = 100) -> list[HistoryEntry]:
         oid: uri for oid, uri in s.execute(select(ObservationRow.id, ObservationRow.uri)
                                            .where(ObservationRow.id.in_(obs_ids)))
     }
-    posts: dict[int, PostRow] = {}
+    posts: dict[int, PostValue] = {}
     for p in s.scalars(select(PostRow).where(PostRow.decision_id.in_(decision_ids), PostRow.action == "post")):
-        posts[p.decision_id] = p
+        posts[p.decision_id] = value_of(PostValue, p)
     return [
-        HistoryEntry(action=r, decision=decisions[r.decision_id],
+        HistoryEntry(action=value_of(ReviewActionValue, r), decision=value_of(DecisionValue, decisions[r.decision_id]),
                      observation_uri=uris.get(decisions[r.decision_id].observation_id),
                      post=posts.get(r.decision_id))
         for r in rows

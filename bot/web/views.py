@@ -17,7 +17,6 @@ from werkzeug.wrappers import Response
 from bot.domain import PROPOSAL_KINDS, DecisionStatus
 from bot.errors import PlantBotError
 from bot.post import post_decision
-from bot.store.models import DecisionRow
 from bot.store.review import (
     ACTIONABLE,
     ActionConflict,
@@ -30,6 +29,7 @@ from bot.store.review import (
     record_action,
     requeue,
 )
+from bot.store.values import DecisionValue
 from bot.texts import render_text
 from bot.web.context import web_context
 from bot.web.security import Moderator, safe_next
@@ -93,7 +93,7 @@ def queue() -> str:
                            here=here, query=_query, kinds=PROPOSAL_KINDS)
 
 
-def _render(decision: DecisionRow, login: str) -> str:
+def _render(decision: DecisionValue, login: str) -> str:
     return render_text(decision, web_context().cfg, reviewed_by=login)
 
 

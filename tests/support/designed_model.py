@@ -20,6 +20,7 @@ from PIL import Image
 from bot.classifier import ModelBundle, build_model, decode_photo, make_transform, save_bundle
 from bot.classifier.bundle import IMAGENET_MEAN, IMAGENET_STD
 from bot.domain import Label
+from bot.sim.model import SimTaxon, World
 
 
 def final_linear(model: torch.nn.Module) -> tuple[torch.nn.Module, str, torch.nn.Linear]:
@@ -84,6 +85,20 @@ def make_prototypes(n: int, size: tuple[int, int] = (96, 72), seed: int = 0, qua
         img.save(buf, "JPEG", quality=quality)
         out.append(buf.getvalue())
     return out
+
+
+def plant_world(species: dict[int, tuple[str, int]], genera: dict[int, tuple[str, int]],
+                families: dict[int, str]) -> World:
+    """A simulator world holding Plantae and the given families, genera and species (no observations)."""
+    world = World()
+    world.taxa[47126] = SimTaxon(47126, "Plantae", "kingdom", None, "Plantae")
+    for fid, fname in families.items():
+        world.taxa[fid] = SimTaxon(fid, fname, "family", 47126, "Plantae")
+    for gid, (gname, fid) in genera.items():
+        world.taxa[gid] = SimTaxon(gid, gname, "genus", fid, "Plantae")
+    for sid, (sname, gid) in species.items():
+        world.taxa[sid] = SimTaxon(sid, sname, "species", gid, "Plantae")
+    return world
 
 
 def taxonomy_labels(species: dict[int, tuple[str, int]], genera: dict[int, tuple[str, int]],
