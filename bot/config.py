@@ -94,6 +94,13 @@ class DecisionConfig:
     fallback_ranks: list[str] = field(default_factory=lambda: ["genus", "family"])
     skip_captive: bool = True
     top_k: int = 5
+    flora: str = "off"  # "off", "place" (taxa recorded in the place, cached) or "file" (a CSV of taxon ids)
+    flora_weight: float = 0.0  # multiplies species outside the flora; 0 restricts, (0, 1) a soft prior
+    flora_renormalise: bool = False  # rescale after weighting (only for a complete list)
+    flora_file: str = ""  # flora = "file": CSV with a taxon_id column (optional count)
+    flora_place_id: int | None = None  # flora = "place": default [platform] place_id
+    flora_place_name: str = ""  # shown as "not recorded in <name>"; default "place <id>" or the file's name
+    flora_max_requests: int = 20  # per refresh (500 taxa a page); a larger place fails and keeps the old list
 
 
 @dataclass
@@ -130,6 +137,7 @@ class ScheduleConfig:
     post_interval_seconds: int = 60
     audit_interval_seconds: int = 86400
     token_refresh_seconds: int = 3600
+    flora_refresh_seconds: int = 604800  # [decision] flora = "place": weekly
 
 
 @dataclass
@@ -154,6 +162,10 @@ class Config:
     @property
     def database_path(self) -> Path:
         return self.resolve_path(self.store.database)
+
+    @property
+    def flora_place_id(self) -> int | None:
+        return self.decision.flora_place_id if self.decision.flora_place_id is not None else self.platform.place_id
 
     @property
     def model_path(self) -> Path:
@@ -292,6 +304,7 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
     _check(all(r in ("genus", "family") for r in d.fallback_ranks), where,
            "[decision] fallback_ranks: only \"genus\" and \"family\" are allowed")
     _check(d.top_k >= 1, where, "[decision] top_k: must be >= 1")
+    _check_flora(cfg, where)
     _check(po.mode in ("dry-run", "review", "auto"), where,
            f"[posting] mode: {po.mode!r} is not dry-run, review or auto")
     _check(po.language in ("en", "es"), where, f"[posting] language: {po.language!r} is not en or es")
@@ -306,6 +319,21 @@ def user_agent(pcfg: PlatformConfig) -> str:
     name = pcfg.user_agent.strip() or "PlantBot"
     base = name if "/" in name else f"{name}/{__version__}"
     return f"{base} (+{pcfg.contact.strip()})" if pcfg.contact.strip() else base
+
+
+def _check_flora(cfg: Config, where: str) -> None:
+    d = cfg.decision
+    _check(d.flora in ("off", "place", "file"), where, f"[decision] flora: {d.flora!r} is not off, place or file")
+    _check(0.0 <= d.flora_weight <= 1.0, where, f"[decision] flora_weight: {d.flora_weight} is not in [0, 1]")
+    _check(d.flora_max_requests >= 1, where, "[decision] flora_max_requests: must be >= 1")
+    _check(cfg.schedule.flora_refresh_seconds > 0, where, "[schedule] flora_refresh_seconds: must be > 0")
+    if d.flora == "file":
+        _check(bool(d.flora_file), where, "[decision] flora_file: required when flora = \"file\"")
+    if d.flora == "place":
+        _check(cfg.platform.flavor == "inat-v1", where, "[decision] flora: \"place\" needs the iNaturalist v1 "
+               "API (species_counts); a legacy site has no equivalent, use flora = \"file\"")
+        _check(cfg.flora_place_id is not None, where,
+               "[decision] flora_place_id: flora = \"place\" needs a place ([platform] place_id or this key)")
 
 
 def check_model_path(cfg: Config) -> Path:

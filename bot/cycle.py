@@ -12,15 +12,26 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference
-from bot.domain import CycleStatus, Decision, DecisionKind, DecisionStatus, Observation, PhotoStatus, RunMode
+from bot.domain import (
+    CycleStatus,
+    Decision,
+    DecisionKind,
+    DecisionStatus,
+    Observation,
+    ObservationPrediction,
+    PhotoStatus,
+    RunMode,
+)
 from bot.errors import BudgetExhausted, PlatformError
+from bot.flora import apply_flora
+from bot.flora_cache import load_flora
 from bot.photos import MediaBudget
 from bot.pipeline import stream_classify
 from bot.store import records
@@ -96,6 +107,7 @@ class CycleRunner:
         self.logins = [x for x in (cfg.posting.account_login, *cfg.review.moderators) if x]
         self.summary = CycleSummary(dry_run=mode.dry_run, mode=mode, dtype=classifier.dtype_name)
         self.media_budget = MediaBudget.from_config(cfg, StoreMediaLedger(store))
+        self.flora = load_flora(cfg, store)
 
     def run(self) -> CycleSummary:
         s = self.summary
@@ -220,13 +232,24 @@ class CycleRunner:
                 if obs.id in retry_later:
                     s.left_for_next += 1
                     continue
-                decision = decide(predictions.get(obs.id), self.bundle.labels, obs, self.cfg.decision, self.logins)
+                decision = self._decide(obs, predictions.get(obs.id))
                 if decision.reasons == (NO_LOADABLE_PHOTO,):
                     errors = "; ".join(r.error or r.status for r in results.get(obs.id, []))
                     decision = Decision(obs.id, DecisionKind.SKIP, reasons=(NO_LOADABLE_PHOTO, errors))
                 self._store_decision(db, decision)
         if budget_spent:
             raise BudgetExhausted(budget_spent)  # stop polling: new observations would only wait too
+
+    def _decide(self, obs: Observation, prediction: ObservationPrediction | None) -> Decision:
+        """The rule, on probabilities weighted by the local flora first when one is configured."""
+        d = self.cfg.decision
+        if self.flora is None or prediction is None or not prediction.n_photos:
+            return decide(prediction, self.bundle.labels, obs, d, self.logins)
+        weighted = apply_flora(prediction.probs, self.bundle.labels, self.flora.taxon_ids, weight=d.flora_weight,
+                               renormalise=d.flora_renormalise, top_k=d.top_k)
+        decision = decide(replace(prediction, probs=weighted.probs), self.bundle.labels, obs, d, self.logins)
+        return replace(decision, flora=self.flora.source, flora_name=self.flora.place_name,
+                       flora_removed=weighted.removed)
 
     def _store_decision(self, db: Session, decision: Decision) -> None:
         decision_id = records.record_decision(

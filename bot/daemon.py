@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_JOB, POST_JOB, TOKEN_JOB, AUDIT_JOB = "poll", "post", "token-refresh", "audit-refresh"
+FLORA_JOB = "flora-refresh"
 AUDIT_BATCH = 300  # observations re-read per audit run: 10 requests, well inside the daily budget
 
 
@@ -208,6 +209,19 @@ def audit_job(ctx: DaemonContext) -> None:
         log.exception("audit refresh failed; the next one runs as scheduled")
 
 
+def flora_job(ctx: DaemonContext, *, only_if_stale: bool = False) -> None:
+    """Re-reads the place's flora (weekly by default); a failure keeps the last good list."""
+    if ctx.stopping.is_set():
+        return
+    try:
+        from bot.flora_cache import refresh_flora, refresh_if_stale
+
+        refresh = refresh_if_stale if only_if_stale else refresh_flora
+        refresh(ctx.cfg, ctx.store, ctx.platform)
+    except Exception:
+        log.exception("flora refresh failed; the last list stays in use")
+
+
 # --- wiring ------------------------------------------------------------------------------------
 
 def build_scheduler(ctx: DaemonContext) -> BlockingScheduler:
@@ -225,6 +239,9 @@ def build_scheduler(ctx: DaemonContext) -> BlockingScheduler:
                           max_instances=1, coalesce=True)
     scheduler.add_job(audit_job, "interval", args=[ctx], id=AUDIT_JOB, name="audit refresh",
                       seconds=sched.audit_interval_seconds, max_instances=1, coalesce=True)
+    if ctx.cfg.decision.flora == "place":
+        scheduler.add_job(flora_job, "interval", args=[ctx], id=FLORA_JOB, name="flora refresh",
+                          seconds=sched.flora_refresh_seconds, max_instances=1, coalesce=True)
     if ctx.posts:
         scheduler.add_job(token_job, "interval", args=[ctx], id=TOKEN_JOB, name="token refresh",
                           seconds=sched.token_refresh_seconds, max_instances=1, coalesce=True)
@@ -285,6 +302,7 @@ def _serve(ctx: DaemonContext, install_signals: bool) -> int:
         settled = reconcile_open_intents(ctx.store, ctx.platform, ctx.cfg)
         if settled:
             log.info("start-up: reconciled %s open intent(s)", settled)
+    flora_job(ctx, only_if_stale=True)  # before the first cycle, which applies it
     ctx.scheduler = build_scheduler(ctx)
     previous = _install_signals(ctx) if install_signals else {}
     log.info("daemon started: mode %s%s, poll every %ss", ctx.cfg.posting.mode, " (dry-run)" if ctx.dry_run else "",

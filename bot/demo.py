@@ -18,8 +18,16 @@ from bot.config import load_config
 from bot.daemon import run_daemon
 from bot.domain import PROPOSAL_KINDS
 from bot.report import build_report
+from bot.sim.model import World
 from bot.sim.server import SimServer
-from bot.sim.world import WorldSpec, make_world, write_image_folder
+from bot.sim.world import (
+    SpeciesInfo,
+    WorldSpec,
+    make_world,
+    write_flora_file,
+    write_image_folder,
+    write_place_manifest,
+)
 from bot.store import Store, records
 from bot.texts import render_text
 from bot.training.dataset import from_folder
@@ -46,6 +54,7 @@ class DemoOptions:
     wave_seconds: float = 6.0
     port: int = 8765
     seed: int = 1
+    places: int = 3  # geography: the evaluation is repeated in one place with and without its flora
 
 
 def _free_port(preferred: int) -> int:
@@ -97,7 +106,7 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
     out.mkdir(parents=True, exist_ok=True)
     spec = WorldSpec(families=opts.families, genera_per_family=opts.genera_per_family,
                      species_per_genus=opts.species_per_genus, observations=opts.observations,
-                     photos_per_observation=(1, 3), photo_size=(320, 240), seed=opts.seed)
+                     photos_per_observation=(1, 3), photo_size=(320, 240), seed=opts.seed, places=opts.places)
     world, species = make_world(spec)
     say(f"1/6 world: {len(species)} species in {opts.families} families, {len(world.observations)} observations")
     images = write_image_folder(species, out / "images", per_species=opts.photos_per_species, seed=opts.seed + 1,
@@ -117,6 +126,8 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
                                    out=out / "evaluation", device="cpu", progress=False))
     say(f"4/6 evaluation: top-1 {metrics['top1']:.2f}, top-5 {metrics['top5']:.2f} per observation "
         f"(chance {1 / len(species):.2f}); photo top-1 {metrics['photo_top1']:.2f}")
+    if opts.places:
+        metrics["flora_demo"] = _flora_evaluation(world, species, out, say)
     for i, obs in enumerate(sorted(world.observations.values(), key=lambda o: o.id)):
         obs.release_after_s = opts.wave_seconds * (i * opts.waves // len(world.observations))
     world.save(out / "world")
@@ -136,6 +147,30 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
     say(f"6/6 report: {out / 'report' / 'report.html'}")
     _where_to_look(out.resolve(), port, say)
     return {"metrics": metrics, "decisions": summary, "report": report}
+
+
+def _flora_evaluation(world: World, species: list[SpeciesInfo], out: Path, say: Callable[[str], None]
+                      ) -> dict[str, object]:
+    """The model on one place's observations, with and without that place's flora (same cutoff)."""
+    place = place_ids_of(world)[0]
+    manifest = write_place_manifest(world, species, place, out / "place")
+    flora = write_flora_file(species, place, out / "place" / "flora.csv")
+    result = evaluate(EvalOptions(bundle=out / "model", manifest=manifest, out=out / "evaluation-place", device="cpu",
+                                  progress=False, flora=flora))
+    fl = result["flora"]
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    say(f"   in {world.places[place].name} ({fl['observations']} observations, {fl['taxa']} of {len(species)} "
+        f"species grow there), species precision / coverage at cutoff {fl['cutoff']:.2f}: "
+        f"flora off {pct(fl['off']['species_precision'])} / {pct(fl['off']['species_coverage'])}, "
+        f"on {pct(fl['on']['species_precision'])} / {pct(fl['on']['species_coverage'])}")
+    return dict(fl)
+
+
+def place_ids_of(world: World) -> list[int]:
+    return sorted(p.id for p in world.places.values() if p.parent_id is not None)
 
 
 def _closing_summary(store: Store, cfg: object, say: Callable[[str], None]) -> dict[str, int]:
@@ -158,6 +193,7 @@ def _where_to_look(out: Path, port: int, say: Callable[[str], None]) -> None:
     say(f"""
 Where to look:
   evaluation (the paper's Figures 2 and 3): {out / 'evaluation' / 'index.html'}
+  one place, with and without its flora:    {out / 'evaluation-place' / 'metrics.json'}
   audit report:                             {out / 'report' / 'report.html'}
   review UI: the proposals wait for a moderator. In two terminals:
     .venv/bin/plantbot sim --world {out / 'world'} --port {port}

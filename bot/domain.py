@@ -212,6 +212,9 @@ class Decision:
     best_genus: Ranked | None = None
     best_family: Ranked | None = None
     n_photos: int = 0
+    flora: str | None = None  # the local flora applied before the rule (its source), None: none
+    flora_name: str | None = None  # the place it stands for ("not recorded in <flora_name>")
+    flora_removed: tuple[Ranked, ...] = ()  # species of the unweighted top-k outside that flora
 
 
 class RunMode(StrEnum):

@@ -25,3 +25,6 @@ def test_small_demo_runs_every_step(tmp_path: Path) -> None:
     text = "\n".join(lines)
     assert "Decisions:" in text and "Where to look" in text and "review UI" in text
     assert "synthetic test world" in text
+    flora = result["metrics"]["flora_demo"]  # type: ignore[index]
+    assert flora["off"]["species_coverage"] is not None and "flora off" in text
+    assert (out / "evaluation-place" / "metrics.json").exists()

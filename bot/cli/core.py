@@ -73,6 +73,9 @@ def once(state: State, dry_run: bool, as_json: bool) -> None:
     store = Store(cfg.database_path)
     platform = create_platform(cfg, Secrets.from_env(), dry_run=mode.dry_run)
     try:
+        from bot.flora_cache import refresh_if_stale
+
+        refresh_if_stale(cfg, store, platform)
         summary = run_cycle(cfg, store, platform, classifier, mode=mode)
         if mode is RunMode.AUTO:
             _post_auto(cfg, store, platform, mode)

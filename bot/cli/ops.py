@@ -45,6 +45,39 @@ def _budget(cfg: Any, store: Any) -> dict[str, Any] | str:
         return f"unknown ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
 
 
+def _flora(cfg: Any, s: Any) -> dict[str, Any] | None:
+    """The flora in use and its last refresh (a failed one says so: the last good list stays in use)."""
+    from bot.flora_cache import flora_source
+    from bot.store.flora import get_refresh_state
+
+    source = flora_source(cfg)
+    if source is None:
+        return None
+    if cfg.decision.flora == "file":
+        return {"source": source}
+    st = get_refresh_state(s, source)
+    return {"source": source, "species": st.taxa, "list_read_at": st.fetched_at, "last_refresh_at": st.attempted_at,
+            "last_refresh_ok": st.ok if st.attempted_at else None, "last_refresh_requests": st.requests,
+            "last_refresh_error": st.error}
+
+
+def flora_lines(flora: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if flora is None:
+        return [("flora", "off")]
+    if "species" not in flora:
+        return [("flora", flora["source"])]
+    rows = [("flora", f"{flora['source']}: {flora['species']} species (read {flora['list_read_at'] or 'never'})")]
+    if flora["last_refresh_at"] is None:
+        rows.append(("  last refresh", "none yet"))
+    elif flora["last_refresh_ok"]:
+        rows.append(("  last refresh",
+                     f"ok at {flora['last_refresh_at']}, {flora['last_refresh_requests']} request(s)"))
+    else:
+        rows.append(("  last refresh", f"FAILED at {flora['last_refresh_at']} after {flora['last_refresh_requests']} "
+                                       f"request(s): {flora['last_refresh_error']}; the last good list is kept"))
+    return rows
+
+
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @pass_state
@@ -59,12 +92,14 @@ def status(state: State, as_json: bool) -> None:
         with store.session() as s:
             report = status_report(s)
             token_at = get_value(s, "token_refreshed_at")
+            flora = _flora(cfg, s)
         budget = _budget(cfg, store)
     finally:
         store.close()
     doc = {"database": str(cfg.database_path), "mode": cfg.posting.mode, "last_cycle": report.last_cycle,
            "queue": report.queue, "posts": report.posts, "retry_due": report.retry_due,
-           "errors_24h": report.errors_24h, "budget": budget, "token_refreshed_at": token_at}
+           "errors_24h": report.errors_24h, "budget": budget, "token_refreshed_at": token_at,
+           "flora": flora}
     if as_json:
         click.echo(json.dumps(doc, indent=2, default=str))
         return
@@ -97,6 +132,8 @@ def _print_status(doc: dict[str, Any]) -> None:
             table.add_row(f"  {st}", str(posts.get(st, 0)))
     table.add_row("retries due now", str(doc["retry_due"]))
     table.add_row("errors in the last 24 h", str(len(doc["errors_24h"])))
+    for what, value in flora_lines(doc["flora"]):
+        table.add_row(what, value)
     budget = doc["budget"]
     if isinstance(budget, dict):
         for key, value in budget.items():

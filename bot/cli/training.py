@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -76,11 +77,16 @@ def train_cmd(manifest: Path, labels: Path, out: Path, arch: str, init: Path | N
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default=None,
               help="Precision of the forward pass (default: the config's [model] dtype); compare runs to "
                    "check that bfloat16 keeps your bundle's decisions.")
+@click.option("--flora", type=_file, default=None,
+              help="A flora file (CSV with taxon_id): also measure the rule with and without it.")
+@click.option("--flora-weight", type=click.FloatRange(0, 1), default=None,
+              help="Weight of species outside the flora (default: the config's [decision] flora_weight).")
 @click.option("--no-progress", is_flag=True)
 @pass_state
 def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: Path, predictions: Path | None,
                  labels_csv: Path | None, tencrop: bool | None, cutoff: float | None, targets: tuple[float, ...],
-                 device: str | None, batch_size: int | None, dtype: str | None, no_progress: bool) -> None:
+                 device: str | None, batch_size: int | None, dtype: str | None, flora: Path | None,
+                 flora_weight: float | None, no_progress: bool) -> None:
     """Measure BUNDLE on the labelled photos of MANIFEST; writes OUT/metrics.json and OUT/index.html.
 
     Or measure another system's predictions: `evaluate --predictions FILE --labels labels.csv --out DIR`.
@@ -107,6 +113,7 @@ def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: 
         cutoff=cfg.decision.cutoff if cutoff is None else cutoff,
         targets=targets or (0.8, 0.9), device=device or cfg.model.device,
         batch_size=batch_size or cfg.model.batch_size, dtype=dtype or cfg.model.dtype, progress=not no_progress,
+        flora=flora, flora_weight=cfg.decision.flora_weight if flora_weight is None else flora_weight,
     ))
     _echo_result(result, out)
 
@@ -127,7 +134,22 @@ def _echo_result(result: dict, out: Path) -> None:  # type: ignore[type-arg]
         + f", abstain {rule['abstain']['count']}")
     for note in result.get("notes", []):
         click.echo(f"note: {note}")
+    if "flora" in result:
+        click.echo(flora_text(result["flora"]))
     click.echo(f"report: {out / 'index.html'}")
+
+
+def flora_text(fl: dict[str, Any]) -> str:
+    """One line per variant: species precision and coverage at the same cutoff."""
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    head = (f"flora {fl['source']} ({fl['taxa']} taxa, {fl['labels_outside']} labels outside, weight "
+            f"{fl['weight']:g}, cutoff {fl['cutoff']:.2f}):")
+    rows = [f"  {name:<13} species precision {pct(fl[key]['species_precision'])}, "
+            f"coverage {pct(fl[key]['species_coverage'])}, top-1 {pct(fl[key]['top1'])}"
+            for key, name in (("off", "off"), ("on", "on"), ("renormalised", "renormalised"))]
+    return "\n".join([head, *rows])
 
 
 def register(group: click.Group) -> None:

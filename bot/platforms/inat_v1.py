@@ -16,12 +16,15 @@ from bot.platforms.adapter import AdapterBase
 from bot.platforms.base import ObservationPage
 from bot.platforms.parse_v1 import (
     ParseError,
+    as_dict,
+    as_list,
     parse_comment,
     parse_each,
     parse_identification,
     parse_results,
     parse_taxon,
     parse_user,
+    req_int,
 )
 from bot.platforms.session import NotFound
 
@@ -117,6 +120,29 @@ class InatV1Platform(AdapterBase):
         doc = self.http.request("GET", f"{self.api}/taxa", params=params)
         taxa = parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
         return [t for t in taxa if t is not None and (rank is None or t.rank == rank)]
+
+    def get_species_counts(self, place_id: int, page: int, per_page: int = 500) -> tuple[list[tuple[Taxon, int]], int]:
+        """One page of the plant taxa recorded in a place (leaf taxa, verifiable observations) with their
+        observation counts, and the total number of taxa."""
+        params = {"place_id": int(place_id), "iconic_taxa": "Plantae", "verifiable": "true",
+                  "per_page": per_page, "page": page}
+        url = f"{self.api}/observations/species_counts"
+        doc = self.http.request("GET", url, params=params)
+        try:
+            results = as_list(as_dict(doc, "response").get("results"), "results")
+            total = req_int(as_dict(doc, "response").get("total_results"), "total_results")
+        except ParseError as exc:
+            raise PlatformError(f"GET {url}: {exc}") from None
+        out: list[tuple[Taxon, int]] = []
+        for i, item in enumerate(results):
+            try:
+                entry = as_dict(item, f"results[{i}]")
+                taxon = parse_taxon(entry.get("taxon"), f"results[{i}].taxon")
+                if taxon is not None:
+                    out.append((taxon, req_int(entry.get("count"), f"results[{i}].count")))
+            except (ParseError, ValueError, TypeError) as exc:
+                log.warning("species_counts: skipping an unparseable entry: %s", exc)
+        return out, total
 
     def get_current_user(self, token: str) -> User:
         doc = self._authed("GET", f"{self.api}/users/me", token)

@@ -73,11 +73,21 @@ class SimObservation:
 
 
 @dataclass
+class SimPlace:
+    """A place observations can lie in (GET /v1/observations?place_id=…, species_counts)."""
+
+    id: int
+    name: str
+    parent_id: int | None = None
+
+
+@dataclass
 class World:
     taxa: dict[int, SimTaxon] = field(default_factory=dict)
     users: dict[int, SimUser] = field(default_factory=dict)
     observations: dict[int, SimObservation] = field(default_factory=dict)
     photos: dict[int, bytes] = field(default_factory=dict)  # photo id -> JPEG bytes (largest size)
+    places: dict[int, SimPlace] = field(default_factory=dict)
 
     def ancestor_ids(self, taxon_id: int) -> list[int]:
         """Root first, ending with the taxon itself, as the API's `ancestor_ids`."""
@@ -113,6 +123,7 @@ class World:
             "taxa": [asdict(t) for t in self.taxa.values()],
             "users": [asdict(u) for u in self.users.values()],
             "observations": [asdict(o) for o in self.observations.values()],
+            "places": [asdict(p) for p in self.places.values()],
         }
         (root / "world.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
 
@@ -129,6 +140,8 @@ class World:
             o["identifications"] = [SimIdentification(**i) for i in o.get("identifications", [])]
             o["comments"] = [SimComment(**c) for c in o.get("comments", [])]
             world.observations[o["id"]] = SimObservation(**o)
+        for p in doc.get("places", []):
+            world.places[p["id"]] = SimPlace(**p)
         for path in (root / "photos").glob("*.jpg"):
             world.photos[int(path.stem)] = path.read_bytes()
         return world

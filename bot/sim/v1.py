@@ -107,6 +107,37 @@ def show_observations(srv: SimHost, call: Call) -> Reply:
     return json_reply(render.result_page(results, len(results), 1, 30 if not results else len(results)))
 
 
+SPECIES_COUNTS_MAX_PER_PAGE = 500
+
+
+def _verifiable(obs: SimObservation) -> bool:
+    """Research grade or needs ID: has photos and is not captive (the sim has no other casual cause)."""
+    return bool(obs.photo_ids) and not obs.captive and obs.quality_grade != "casual"
+
+
+def species_counts(srv: SimHost, call: Call) -> Reply:
+    """GET /v1/observations/species_counts: the leaf taxa of the matching observations with their
+    observation counts, most observed first (ties by id), paged up to 500 a page like the real API."""
+    page = max(1, call.int_value("page", 1))
+    per_page = max(0, min(SPECIES_COUNTS_MAX_PER_PAGE, call.int_value("per_page", SPECIES_COUNTS_MAX_PER_PAGE)))
+    verifiable = call.value("verifiable")
+    with srv.lock:
+        world = srv.world
+        counts: dict[int, int] = {}
+        for obs in select_observations(srv, call):
+            if obs.taxon_id is None or obs.taxon_id not in world.taxa:
+                continue
+            if verifiable is not None and to_bool(verifiable) != _verifiable(obs):
+                continue
+            counts[obs.taxon_id] = counts.get(obs.taxon_id, 0) + 1
+        inner = {a for tid in counts for a in world.ancestor_ids(tid)[:-1]}
+        leaves = sorted((tid for tid in counts if tid not in inner), key=lambda t: (-counts[t], t))
+        chunk = leaves[(page - 1) * per_page: page * per_page]
+        results = [{"count": counts[tid], "taxon": render.core_taxon(world, tid, include_self=True)}
+                   for tid in chunk]
+    return json_reply(render.result_page(results, len(leaves), page, per_page))
+
+
 def show_taxa(srv: SimHost, call: Call) -> Reply:
     with srv.lock:
         results = [render.show_taxon(srv.world, i) for i in _ids(call) if i in srv.world.taxa]
@@ -282,6 +313,7 @@ def show_user(srv: SimHost, call: Call) -> Reply:
 
 ROUTES: list[Route] = [
     route("GET", r"/v1/observations", list_observations),
+    route("GET", r"/v1/observations/species_counts", species_counts),
     route("GET", r"/v1/observations/(?P<ids>[0-9,]+)", show_observations),
     route("GET", r"/v1/taxa/autocomplete", search_taxa),
     route("GET", r"/v1/taxa/(?P<ids>[0-9,]+)", show_taxa),

@@ -9,6 +9,11 @@ non-plant observations.  Ids are structured so the drawing (bot.sim.plants) can 
 look from its ids alone: species of one genus share the genus's shape and differ only in colour and
 a small detail, families share a growth form and a colour range.
 
+Geography (`WorldSpec.places` > 0): the region PLACE_ID holds sub-places (ids PLACE_ID+1 …), each
+species grows in only some of them (`SpeciesInfo.places`, drawn so look-alikes of one genus are spread
+over different places), and each plant observation lies in the region and one sub-place where its
+species grows.  This is what a regional flora can be measured on.
+
 Observations (ids from 1000 up) keep their true species in `SimObservation.true_taxon_id`, which the
 simulator never serves: most carry no taxon or a coarser one, research-grade ones carry the species.
 """
@@ -16,12 +21,12 @@ simulator never serves: most carry no taxon or a coarser one, research-grade one
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.domain import Label
 from bot.sim import plants
-from bot.sim.model import SimIdentification, SimObservation, SimTaxon, SimUser, World
+from bot.sim.model import SimIdentification, SimObservation, SimPlace, SimTaxon, SimUser, World
 
 PLANTAE_ID = 47126
 TRACHEOPHYTA_ID = 211194
@@ -33,7 +38,7 @@ INSECT_SPECIES = ((47219, "Apis mellifera"), (48484, "Coccinella septempunctata"
 ORDER_BASE, FAMILY_BASE, GENUS_BASE, SPECIES_BASE = 50000, 60000, 70000, 100000
 FIRST_OBSERVATION_ID = 1000
 FIRST_PHOTO_ID = 1
-PLACE_ID = 1  # every observation lies in this place
+PLACE_ID = 1  # every observation lies in this place (the region holding the sub-places, if any)
 PROJECT_ID = 1  # every other observation belongs to this project
 BOT_USER_ID, MODERATOR_USER_ID = 1, 2
 RANK_LEVELS = {"kingdom": 70.0, "phylum": 60.0, "class": 50.0, "order": 40.0, "family": 30.0,
@@ -59,6 +64,8 @@ class WorldSpec:
     non_plant_fraction: float = 0.05
     photo_size: tuple[int, int] = (500, 375)
     seed: int = 0
+    places: int = 0  # sub-places of PLACE_ID; 0: no geography (every species everywhere)
+    range_fraction: float = 0.34  # share of the sub-places each species grows in (at least one)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,36 @@ class SpeciesInfo:
     genus: str
     family_taxon_id: int
     family: str
+    places: tuple[int, ...] = ()  # the sub-places it grows in (empty: no geography)
+
+
+PLACE_NAMES = ("Nordvall", "Sudmark", "Ostria", "Westfold", "Mittelberg", "Kustland", "Hochtal", "Seeland")
+
+
+def place_ids(spec: WorldSpec) -> list[int]:
+    """The sub-places of a world with geography."""
+    return [PLACE_ID + 1 + i for i in range(spec.places)]
+
+
+def _ranges(spec: WorldSpec, species: list[SpeciesInfo]) -> list[SpeciesInfo]:
+    """Each species' places: a run of consecutive sub-places starting at an offset that differs
+    between the species of one genus, so look-alikes rarely share a place (own rng: the taxonomy's
+    draws stay what they were)."""
+    if spec.places <= 0:
+        return species
+    rng = random.Random(f"ranges:{spec.seed}")
+    places = place_ids(spec)
+    width = max(1, round(spec.places * spec.range_fraction))
+    out: list[SpeciesInfo] = []
+    start = 0
+    for i, sp in enumerate(species):
+        if i == 0 or sp.genus_taxon_id != species[i - 1].genus_taxon_id:
+            start = rng.randrange(spec.places)
+        else:
+            start += width
+        held = tuple(sorted(places[(start + k) % spec.places] for k in range(width)))
+        out.append(replace(sp, places=held))
+    return out
 
 
 def _check(spec: WorldSpec) -> None:
@@ -76,6 +113,8 @@ def _check(spec: WorldSpec) -> None:
         raise ValueError("families and genera_per_family must be between 1 and 99")
     if not 1 <= spec.species_per_genus <= len(EPITHETS):
         raise ValueError(f"species_per_genus must be between 1 and {len(EPITHETS)}")
+    if not 0 <= spec.places <= 99 or not 0.0 < spec.range_fraction <= 1.0:
+        raise ValueError("places must be between 0 and 99 and range_fraction in (0, 1]")
 
 
 def _taxon(world: World, tid: int, name: str, rank: str, parent: int | None, iconic: str) -> None:
@@ -132,7 +171,12 @@ def make_taxonomy(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
     logins = ("plantbot", "moderator", "ana", "bernat", "carme", "dolors", "enric")
     for uid, login in enumerate(logins, start=BOT_USER_ID):
         world.users[uid] = SimUser(uid, login)
-    return world, species
+    if spec.places:
+        world.places[PLACE_ID] = SimPlace(PLACE_ID, "Synthetic region")
+        for i, pid in enumerate(place_ids(spec)):
+            name = PLACE_NAMES[i % len(PLACE_NAMES)] + ("" if i < len(PLACE_NAMES) else f" {i // len(PLACE_NAMES) + 1}")
+            world.places[pid] = SimPlace(pid, name, PLACE_ID)
+    return world, _ranges(spec, species)
 
 
 def look_of(species: SpeciesInfo) -> plants.Look:
@@ -196,6 +240,8 @@ def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
     observers = [u for u in world.users if u not in (BOT_USER_ID, MODERATOR_USER_ID)]
     lo, hi = spec.photos_per_observation
     photo_id, ident_id = FIRST_PHOTO_ID, 1
+    growing = {pid: [sp for sp in species if pid in sp.places] for pid in place_ids(spec)}
+    growing = {pid: found for pid, found in growing.items() if found}
     for k in range(spec.observations):
         oid = FIRST_OBSERVATION_ID + k
         minute = k % 60
@@ -211,7 +257,12 @@ def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
             ident_id += 1
             images = [plants.to_jpeg(plants.render_insect(insect_id, rng, spec.photo_size)) for _ in range(n_photos)]
         else:
-            sp = rng.choice(species)
+            if growing:  # a place first, then a species that grows there
+                place = rng.choice(sorted(growing))
+                sp = rng.choice(growing[place])
+                obs.place_ids.append(place)
+            else:
+                sp = rng.choice(species)
             obs.true_taxon_id = sp.taxon_id
             obs.captive = rng.random() < 0.03
             ident_id = _observation_state(obs, sp, rng, ident_id, observers)
@@ -227,6 +278,47 @@ def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
 def world_truth(world: World) -> dict[int, int]:
     """Observation id -> true taxon id (species for plants, the insect for non-plants)."""
     return {o.id: o.true_taxon_id for o in world.observations.values() if o.true_taxon_id is not None}
+
+
+def place_flora(species: list[SpeciesInfo], place_id: int) -> list[SpeciesInfo]:
+    """The species that grow in a sub-place (the checklist a community would write in a flora file)."""
+    return [sp for sp in species if place_id in sp.places]
+
+
+def write_flora_file(species: list[SpeciesInfo], place_id: int, path: Path) -> Path:
+    """A flora file (`taxon_id,name`) of the species growing in `place_id`: the input of `--flora`."""
+    import csv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["taxon_id", "name"])
+        w.writerows((sp.taxon_id, sp.name) for sp in place_flora(species, place_id))
+    return path
+
+
+def write_place_manifest(world: World, species: list[SpeciesInfo], place_id: int, folder: Path) -> Path:
+    """The photos of the plant observations lying in `place_id`, labelled with their true species, as a
+    manifest (`path,label,observation_id`) for `evaluate`: what a community in that place would see."""
+    import csv
+
+    folder = Path(folder)
+    (folder / "photos").mkdir(parents=True, exist_ok=True)
+    names = {sp.taxon_id: sp.name for sp in species}
+    rows: list[tuple[str, str, int]] = []
+    for obs in sorted(world.observations.values(), key=lambda o: o.id):
+        if place_id not in obs.place_ids or obs.true_taxon_id not in names:
+            continue
+        for pid in obs.photo_ids:
+            (folder / "photos" / f"{pid}.jpg").write_bytes(world.photos[pid])
+            rows.append((f"photos/{pid}.jpg", names[obs.true_taxon_id], obs.id))
+    path = folder / "manifest.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "observation_id"])
+        w.writerows(rows)
+    return path
 
 
 def labels_for(species: list[SpeciesInfo]) -> list[Label]:

@@ -103,6 +103,11 @@ class DecisionRow(Base):
     mode: Mapped[str] = mapped_column(String(20), default="dry-run")
     status: Mapped[str] = mapped_column(String(20), default=DecisionStatus.RECORDED, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    # The local flora applied before the rule ("place:6", "file:…"; null: none) and the species of the
+    # unweighted top-k it pushed down: [{"taxon_id", "name", "prob"}] (the review card marks them).
+    flora: Mapped[str | None] = mapped_column(String(500))
+    flora_name: Mapped[str | None] = mapped_column(String(300))
+    flora_removed: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
     predictions: Mapped[list[PredictionRow]] = relationship(order_by="PredictionRow.position")
 
 
@@ -210,6 +215,17 @@ class MediaUsageRow(Base):
     __tablename__ = "media_usage"
     hour: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FloraTaxonRow(Base):
+    """The cached flora: taxa recorded in a place (`source` "place:ID"), replaced whole by a good refresh."""
+
+    __tablename__ = "flora_taxa"
+    source: Mapped[str] = mapped_column(String(500), primary_key=True)
+    taxon_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class KeyValueRow(Base):

@@ -128,7 +128,9 @@ def record_decision(s: Session, decision: Decision, *, model_name: str, model_ve
         taxon_id=decision.taxon_id, taxon_name=decision.taxon_name, rank=decision.rank, score=decision.score,
         reasons=list(decision.reasons), n_photos=decision.n_photos, model_name=model_name,
         model_version=model_version, cutoff=cutoff, dry_run=dry_run, mode=mode, status=status,
-        created_at=utcnow(),
+        created_at=utcnow(), flora=decision.flora, flora_name=decision.flora_name,
+        flora_removed=[{"taxon_id": r.taxon_id, "name": r.name, "prob": r.prob} for r in decision.flora_removed]
+        if decision.flora else None,
     )
     s.add(row)
     s.flush()

@@ -47,6 +47,12 @@ class Card:
     top_species: list[PredictionValue] = field(default_factory=list)
     genus: list[PredictionValue] = field(default_factory=list)
     family: list[PredictionValue] = field(default_factory=list)
+    outside_flora: set[int] = field(default_factory=set)  # taxon ids the flora weighted down
+    flora_hidden: list[dict[str, object]] = field(default_factory=list)  # such species no longer in the top
+
+    @property
+    def flora_name(self) -> str:
+        return self.decision.flora_name or self.decision.flora or ""
 
 
 @dataclass
@@ -110,13 +116,19 @@ def _card(d: DecisionRow, obs: ObservationRow, photo_size: str) -> Card:
     by_rank: dict[str, list[PredictionValue]] = {"species": [], "genus": [], "family": []}
     for p in sorted(d.predictions, key=lambda p: p.position):
         by_rank.setdefault(p.rank, []).append(value_of(PredictionValue, p))
+    top = by_rank["species"][:5]
+    removed = [dict(r) for r in (d.flora_removed or []) if isinstance(r, dict)]
+    outside = {int(str(r["taxon_id"])) for r in removed if r.get("taxon_id") is not None}
+    shown = {p.taxon_id for p in top}
     return Card(
         decision=value_of(DecisionValue, d),
         observation=value_of(ObservationValue, obs),
         photo_urls=[sized_photo_url(p.url, photo_size) for p in obs.photos],
-        top_species=by_rank["species"][:5],
+        top_species=top,
         genus=by_rank["genus"][:3],
         family=by_rank["family"][:3],
+        outside_flora=outside,
+        flora_hidden=[r for r in removed if r.get("taxon_id") not in shown],
     )
 
 

@@ -61,6 +61,8 @@ class DecisionValue:
     mode: str
     status: str
     created_at: datetime | None
+    flora: str | None = None  # the local flora applied before the rule, if any
+    flora_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.classifier import Classifier, ModelBundle, load_bundle
 from bot.domain import Label
 from bot.errors import UsageError
+from bot.flora import read_flora_file
 from bot.training import metrics
 from bot.training.data import manifest_photos
+from bot.training.flora_metrics import flora_comparison
 from bot.training.plots import write_report
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class EvalOptions:
     batch_size: int = 64
     dtype: str = "float32"  # or auto, bfloat16, float16: check a bundle in the precision the daemon will use
     progress: bool = True
+    flora: Path | None = None  # a flora file: the rule is also measured with it (see flora_metrics)
+    flora_weight: float = 0.0
 
 
 def _read(path: Path) -> bytes:
@@ -84,6 +88,10 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
     result.update(_context(bundle, opts, photos_failed=int((~ok).sum()),
                            unknown=sum(photos.unknown_labels.values())))
     result["dtype"] = classifier.dtype_name
+    if opts.flora is not None:
+        obs_probs, obs_truth, _, _ = metrics.average_by_observation(probs[ok], truth, obs_ids)
+        result["flora"] = flora_comparison(obs_probs, obs_truth, bundle.labels, opts.cutoff,
+                                           set(read_flora_file(opts.flora)), opts.flora_weight, str(opts.flora))
     write_outputs(opts.out, result, bundle.labels)
     return result
 

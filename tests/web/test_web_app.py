@@ -307,3 +307,25 @@ def test_the_code_exchange_goes_through_the_shared_session_even_in_dry_run(sim: 
     exchange = [r for r in sim.requests if r.method == "POST" and r.path == "/oauth/token"]
     assert len(exchange) == 1 and exchange[0].headers["user-agent"].startswith("PlantBot/")
     assert writes(sim) == []  # signing in wrote nothing on the platform
+
+
+def test_the_card_marks_species_not_recorded_in_the_local_flora(client: FlaskClient, store: Store,
+                                                                 seeded: Any) -> None:
+    first = seeded.decision_ids[0]
+    with store.session() as s:
+        d = s.get(DecisionRow, first)
+        assert d is not None
+        shown = sorted(d.predictions, key=lambda p: p.position)[1]  # still in the top 5, weighted down
+        d.flora, d.flora_name = "place:6", "Nordvall"
+        d.flora_removed = [{"taxon_id": shown.taxon_id, "name": shown.name, "prob": 0.4},
+                           {"taxon_id": 999001, "name": "Gone unlisted", "prob": 0.35}]  # pushed out of the top 5
+        shown_id = shown.taxon_id
+    page = client.get("/").get_data(as_text=True)
+    card = page[page.index(f'data-testid="proposal-{first}"'):]
+    card = card[:card.index("</article>")]
+    assert f'data-testid="flora-{first}-{shown_id}">not recorded in Nordvall<' in card
+    assert "<s>Gone unlisted</s>" in card and "35.0%" in card
+    assert f'data-testid="flora-{first}-999001">not recorded in Nordvall<' in card
+    assert "Local flora</dt><dd>applied (Nordvall)" in card
+    other = page[page.index(f'data-testid="proposal-{seeded.decision_ids[1]}"'):]
+    assert "not recorded in" not in other[:other.index("</article>")]
