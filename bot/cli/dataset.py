@@ -1,4 +1,4 @@
-"""`plantbot dataset from-folder|from-platform` and `plantbot labels resolve`."""
+"""`plantbot dataset from-folder|from-platform|from-reviews` and `plantbot labels resolve`."""
 
 from __future__ import annotations
 
@@ -84,6 +84,44 @@ def from_platform_cmd(state: State, place_id: int | None, project_id: int | None
     opts = CollectOptions(min_photos, max_species, test_fraction, seed, photo_size or cfg.photos.size,
                           tuple(filters.items()))
     _print_summary(collect_from_platform(platform, out, opts, fetch=fetch, progress=not no_progress))
+
+
+@dataset_group.command("from-reviews")
+@pass_state
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The bundle whose labels the rows must match (default: [model] path).")
+@click.option("--size", "photo_size", help="Photo size word (default: [photos] size).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--out", type=_dir, required=True, help="Dataset folder (an interrupted run resumes here).")
+def from_reviews_cmd(state: State, bundle: Path | None, photo_size: str | None, no_progress: bool,
+                     out: Path) -> None:
+    """Approved, edited and community-confirmed observations as training rows; rejections as negatives."""
+    from bot.classifier import read_labels
+    from bot.config import check_model_path
+    from bot.store import Store
+    from bot.store.labels import get_photos, get_review_labels
+    from bot.training.collect import photo_fetcher
+    from bot.training.reviews import dataset_from_reviews
+
+    cfg = state.config
+    labels = read_labels((bundle or check_model_path(cfg)) / "labels.csv")
+    store = Store(cfg.database_path)
+    try:
+        with store.session() as s:
+            review_labels, negatives = get_review_labels(s)
+            photos = get_photos(s, sorted(review_labels))
+    finally:
+        store.close()
+    r = dataset_from_reviews(review_labels, negatives, photos, labels, out, photo_fetcher(cfg),
+                             photo_size or cfg.photos.size, progress=not no_progress)
+    sources = ", ".join(f"{n} {k}" for k, n in sorted(r.by_source.items())) or "none"
+    click.echo(f"{r.observations} observations ({sources}), {r.rows} photos -> {out / 'train.csv'}")
+    if r.not_in_labels:
+        click.echo(f"left out, not among the bundle's labels: {sum(r.not_in_labels.values())} observation(s) of "
+                   f"{len(r.not_in_labels)} taxa (taxon ids: {', '.join(map(str, list(r.not_in_labels)[:10]))})")
+    click.echo(f"{r.negatives} rejected pair(s) -> {out / 'negatives.csv'} (not used by `plantbot train`)")
+    if r.photos_failed:
+        click.echo(f"{r.photos_failed} photo(s) failed (see {out / 'failed.jsonl'}); run again to retry them")
 
 
 @click.group("labels")
