@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from bot.cli import State, pass_state
+from bot.errors import UsageError
 
 _path = click.Path(path_type=Path)
 _file = click.Path(path_type=Path, exists=True, dir_okay=False)
@@ -15,11 +16,13 @@ _file = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 @click.command("train")
 @click.argument("manifest", type=_file)
-@click.option("--labels", "labels", type=_file, required=True, help="labels.csv: the outputs, in order.")
+@click.option("--labels", "labels", type=_file, default=None,
+              help="labels.csv: the outputs, in order (default with --init BUNDLE: the bundle's).")
 @click.option("--out", type=_path, required=True, help="Bundle folder to write (checkpoints go there too).")
 @click.option("--arch", default="resnet50", show_default=True, help="Any torchvision classification builder.")
-@click.option("--init", type=_file, default=None,
-              help="Local torchvision state dict (e.g. ImageNet) to start from; its final layer is dropped.")
+@click.option("--init", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Local torchvision state dict (e.g. ImageNet) to start from, its final layer dropped; or a "
+                   "bundle folder to fine-tune into a new version (its labels, order and all, are kept).")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Per process.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
@@ -31,26 +34,37 @@ _file = click.Path(path_type=Path, exists=True, dir_okay=False)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt after its last finished epoch.")
 @click.option("--val", type=_file, default=None, help="Validation manifest: photo top-1 after each epoch.")
 @click.option("--name", default="plantbot", show_default=True, help="Bundle name (model.toml).")
-@click.option("--version", "version", default="1", show_default=True, help="Bundle version (model.toml).")
+@click.option("--version", "version", default=None,
+              help="Bundle version (model.toml); default 1, or the next version of --init BUNDLE.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (one per rank under torchrun).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="No progress bar (log lines per epoch only).")
-def train_cmd(manifest: Path, labels: Path, out: Path, arch: str, init: Path | None, epochs: int,
+def train_cmd(manifest: Path, labels: Path | None, out: Path, arch: str, init: Path | None, epochs: int,
               batch_size: int, lr: float, weight_decay: float, schedule: str, input_size: int, workers: int,
-              resume: bool, val: Path | None, name: str, version: str, device: str, seed: int,
+              resume: bool, val: Path | None, name: str, version: str | None, device: str, seed: int,
               no_progress: bool) -> None:
     """Train a classifier on MANIFEST and write a model bundle to OUT.
 
     Multi-GPU: `torchrun --nproc_per_node N -m bot train ...` (DistributedDataParallel).
     """
-    from bot.training.train import CHECKPOINT_NAME, TrainOptions, train
+    from bot.training.train import CHECKPOINT_NAME, TrainOptions, next_version, train
 
+    if init is not None and init.is_dir():
+        from bot.classifier import load_bundle
+
+        bundle = load_bundle(init)
+        labels = labels or bundle.path / "labels.csv"
+        name = bundle.name if name == "plantbot" else name
+        version = version or next_version(bundle.version)
+    if labels is None:
+        raise UsageError("--labels is required (unless --init names a bundle)")
     if resume and not (out / CHECKPOINT_NAME).is_file():
         click.echo(f"--resume: no checkpoint at {out / CHECKPOINT_NAME}; training from epoch 1")
     result = train(TrainOptions(
         manifest=manifest, labels=labels, out=out, arch=arch, init=init, epochs=epochs, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, schedule=schedule, input_size=input_size, workers=workers,
-        resume=resume, val=val, name=name, version=version, device=device, seed=seed, progress=not no_progress,
+        resume=resume, val=val, name=name, version=version or "1", device=device, seed=seed,
+        progress=not no_progress,
     ))
     if result.bundle is not None:
         last = result.history[-1] if result.history else {}

@@ -301,14 +301,22 @@ def write_flora_file(species: list[SpeciesInfo], place_id: int, path: Path) -> P
 def write_place_manifest(world: World, species: list[SpeciesInfo], place_id: int, folder: Path) -> Path:
     """The photos of the plant observations lying in `place_id`, labelled with their true species, as a
     manifest (`path,label,observation_id`) for `evaluate`: what a community in that place would see."""
+    ids = [o.id for o in world.observations.values() if place_id in o.place_ids]
+    return write_observation_manifest(world, species, ids, folder)
+
+
+def write_observation_manifest(world: World, species: list[SpeciesInfo], observation_ids: list[int],
+                               folder: Path) -> Path:
+    """These observations' photos labelled with their true species (plants only), as a manifest."""
     import csv
 
     folder = Path(folder)
     (folder / "photos").mkdir(parents=True, exist_ok=True)
     names = {sp.taxon_id: sp.name for sp in species}
+    wanted = set(observation_ids)
     rows: list[tuple[str, str, int]] = []
     for obs in sorted(world.observations.values(), key=lambda o: o.id):
-        if place_id not in obs.place_ids or obs.true_taxon_id not in names:
+        if obs.id not in wanted or obs.true_taxon_id not in names:
             continue
         for pid in obs.photo_ids:
             (folder / "photos" / f"{pid}.jpg").write_bytes(world.photos[pid])

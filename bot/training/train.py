@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from bot.classifier import build_model, save_bundle
+from bot.classifier import build_model, load_bundle, save_bundle
+from bot.classifier.bundle import read_weights
 from bot.domain import Label
 from bot.errors import UsageError
 from bot.training.augment import IMAGENET_MEAN, IMAGENET_STD, PhotoDataset, resize_size_for
@@ -45,7 +46,7 @@ class TrainOptions:
     labels: Path
     out: Path
     arch: str = "resnet50"
-    init: Path | None = None
+    init: Path | None = None  # a torchvision state dict (head dropped), or a bundle folder (fine-tuned whole)
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3
@@ -247,23 +248,46 @@ def _barrier(ddp: Dist) -> None:
         dist.barrier()
 
 
+def from_bundle(opts: TrainOptions) -> tuple[TrainOptions, Path | None]:
+    """`--init BUNDLE`: fine-tune an existing bundle into a new version.  Its architecture, input size
+    and labels (order and all) are kept, so the new version's outputs mean what the old one's did;
+    returns the options to train with and the weights to start from (None: not a bundle)."""
+    if opts.init is None or not opts.init.is_dir():
+        return opts, None
+    bundle = load_bundle(opts.init)
+    if read_labels(opts.labels) != bundle.labels:
+        raise UsageError(f"--labels {opts.labels} differs from the labels of --init {opts.init}; a fine-tuned "
+                         "bundle keeps its labels (leave --labels out)")
+    if opts.version == bundle.version and opts.name == bundle.name:
+        raise UsageError(f"--version {opts.version} is the version of --init {opts.init}; give a new one")
+    return replace(opts, arch=bundle.arch, input_size=bundle.input_size), bundle.weights_path
+
+
+def next_version(version: str) -> str:
+    """The default version of a fine-tuned bundle: "3" -> "4", "v1" -> "v1.1"."""
+    return str(int(version) + 1) if version.isdigit() else f"{version}.1"
+
+
 def train(opts: TrainOptions) -> TrainResult:
     """Trains, checkpoints every epoch, and (on rank 0) writes the model bundle to `opts.out`."""
+    opts, start_weights = from_bundle(opts)
     ddp = dist_from_env()
     device = pick_device(opts.device, ddp)
     labels = read_labels(opts.labels)
     paths, targets, tags = training_photos(opts.manifest, labels)
     val_data = training_photos(opts.val, labels) if opts.val else None
     with process_group(ddp, device):
-        return _train(opts, ddp, device, labels, (paths, targets, tags), val_data)
+        return _train(opts, ddp, device, labels, (paths, targets, tags), val_data, start_weights)
 
 
 def _train(opts: TrainOptions, ddp: Dist, device: torch.device, labels: list[Label],
            data: tuple[list[Path], list[int], list[str]], val_data: tuple[list[Path], list[int], list[str]] | None,
-           ) -> TrainResult:
+           start_weights: Path | None = None) -> TrainResult:
     torch.manual_seed(opts.seed)
     model = build_model(opts.arch, len(labels))
-    if opts.init:
+    if start_weights is not None:
+        model.load_state_dict(read_weights(start_weights))  # strict: every tensor, the head included
+    elif opts.init:
         load_init_weights(model, opts.init)
     model.to(device)
     torch.manual_seed(opts.seed + ddp.rank)  # same initial weights everywhere, different crops per rank
