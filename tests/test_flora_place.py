@@ -209,3 +209,33 @@ def test_a_cycle_records_the_flora_it_applied(tmp_path: Path) -> None:
         assert {r["taxon_id"] for r in d.flora_removed or []} == outside  # 4 species: all in the top 5
         assert all(p.prob == 0.0 for p in preds if p.taxon_id in outside)
         assert d.kind != "species" or d.taxon_id in listed
+
+
+def test_the_daemon_reads_the_place_flora_before_its_first_cycle_and_schedules_a_refresh(tmp_path: Path) -> None:
+    from bot.daemon import FLORA_JOB, DaemonContext, build_scheduler, run_daemon
+    from bot.store.flora import get_refresh_state
+
+    torch.manual_seed(0)
+    world, species = make_world(WorldSpec(families=1, genera_per_family=2, species_per_genus=2, observations=12,
+                                          places=2, photos_per_observation=(1, 1), photo_size=(48, 36),
+                                          non_plant_fraction=0.0, seed=3))
+    labels = labels_for(species)
+    bundle = save_bundle(tmp_path / "bundle", name="tiny", version="1", arch="resnet18",
+                         model=build_model("resnet18", len(labels)), labels=labels, input_size=32, resize_size=32)
+    place = place_ids(WorldSpec(places=2))[0]
+    with SimServer(world) as sim:
+        cfg = sim_config(tmp_path, sim, bundle.path,
+                         extra=f'[decision]\nflora = "place"\nflora_place_id = {place}\n')
+        assert run_daemon(cfg, max_cycles=1, classifier=Classifier(bundle, threads=1), install_signals=False) == 0
+    store = Store(cfg.database_path)
+    try:
+        with store.session() as s:
+            state = get_refresh_state(s, f"place:{place}")
+            floras = set(s.scalars(select(DecisionRow.flora).where(DecisionRow.kind != "skip")))
+        ctx = DaemonContext(cfg=cfg, store=store, platform=None, classifier=None, mode=RunMode.DRY_RUN)  # type: ignore[arg-type]
+        job = build_scheduler(ctx).get_job(FLORA_JOB)
+    finally:
+        store.close()
+    assert state.ok and state.requests == 1 and state.taxa > 0  # read at start-up, one page
+    assert floras == {f"place:{place}"}  # the first cycle already applied it
+    assert job is not None and job.trigger.interval.total_seconds() == 604800  # weekly by default
