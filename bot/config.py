@@ -57,6 +57,7 @@ class PlatformConfig:
     photo_hosts: list[str] = field(default_factory=list)
     extra_photo_hosts: list[str] = field(default_factory=list)
     per_page: int = 200
+    max_id_jump: int = 10_000_000  # a new id this far past the previous one is rejected as suspicious (0: off)
     requests_per_second: float = 1.0
     requests_per_minute: int = 60
     requests_per_day: int = 9000
@@ -291,6 +292,7 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
     _check(p.quality_grade in (None, "needs_id", "research", "casual"), where,
            f"[platform] quality_grade: {p.quality_grade!r} is not needs_id, research or casual")
     _check(1 <= p.per_page <= 200, where, "[platform] per_page: must be between 1 and 200")
+    _check(p.max_id_jump >= 0, where, "[platform] max_id_jump: must be >= 0 (0 turns the check off)")
     _check(p.requests_per_second > 0, where, "[platform] requests_per_second: must be > 0")
     _check(ph.size in ("square", "small", "medium", "large", "original"), where,
            f"[photos] size: {ph.size!r} is not square, small, medium, large or original")

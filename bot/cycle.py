@@ -90,6 +90,15 @@ def decision_status(kind: DecisionKind, mode: RunMode) -> DecisionStatus:
     return DecisionStatus.APPROVED if mode is RunMode.AUTO else DecisionStatus.PROPOSED
 
 
+def next_cursor(cursor: int, stored_ids: Sequence[int]) -> int:
+    """The cursor after a page: the highest id that was stored, never past one that was not.
+
+    The page's own `last_id` is not trusted: a bogus or refused id (a huge one, one the store cannot
+    hold) must never carry the cursor past the real observations still to come.
+    """
+    return max([cursor, *stored_ids])
+
+
 def cursor_key(cfg: Config, platform: Platform) -> str:
     p = cfg.platform
     filters = f"place={p.place_id};project={p.project_id};quality={p.quality_grade};site={p.site_id}"
@@ -173,13 +182,18 @@ class CycleRunner:
             with self.store.session() as db:
                 records.upsert_observations(db, page.observations, self.platform.name)
                 self._record_rejected(db, page.rejected)
-                records.set_cursor(db, key, page.last_id)
+                stored = [o.id for o in page.observations] + [r.observation_id for r in page.rejected
+                                                              if r.observation_id is not None]
+                cursor = next_cursor(cursor, stored)
+                records.set_cursor(db, key, cursor)
             self._process(page.observations)
 
     def _record_rejected(self, db: Session, rejected: Sequence[Rejected]) -> None:
         for r in rejected:
             self.summary.rejected += 1
-            log.warning("observation %s rejected: %s", r.observation_id, r.reason)
+            raw = r.raw_id or ("none" if r.observation_id is None else str(r.observation_id))
+            log.warning("observation %s rejected: %s", raw, r.reason)
+            records.record_rejected_entry(db, self.platform.name, raw, r.reason, self.summary.cycle_id)
             if r.observation_id is not None:
                 records.record_rejected(db, r.observation_id, self.platform.name, r.reason)
                 self._store_decision(db, Decision(r.observation_id, DecisionKind.SKIP,

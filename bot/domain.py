@@ -189,6 +189,7 @@ class CycleStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"
     PAUSED = "paused"  # a budget ran out; the next cycle resumes
+    ABANDONED = "abandoned"  # its process died mid-cycle; marked when the next cycle starts
 
 
 @dataclass(frozen=True)

@@ -138,4 +138,24 @@ def test_the_database_refuses_a_status_no_enum_knows(tmp_path: Path) -> None:
         s.execute(text("UPDATE cycles SET status = 'finished' WHERE id = :id"), {"id": cycle_id})
     with store.session() as s:  # nothing half-written: the cycle still reads as running
         assert s.scalar(text("SELECT status FROM cycles")) == "running"
+
+
+def test_a_cycle_left_running_by_a_dead_process_is_marked_abandoned(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from bot.store import records
+    from bot.store.models import CycleRow
+
+    store = Store(tmp_path / "x.sqlite3")
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = f"{records.process_owner().rpartition(':')[0]}:{int(child.stdout)}"
+    with store.session() as s:
+        killed = records.start_cycle(s, dry_run=True)
+        s.get(CycleRow, killed).owner = dead  # as if that process had been killed mid-cycle
+        live = records.start_cycle(s, dry_run=True)  # this process: still running
+    with store.session() as s:
+        newest = records.start_cycle(s, dry_run=True)
+        statuses = {c.id: c.status for c in s.scalars(select(CycleRow))}
+    assert statuses == {killed: "abandoned", live: "running", newest: "running"}
     store.close()

@@ -17,8 +17,9 @@ from bot.domain import Comment, Identification, Observation, Taxon, User
 class Rejected:
     """An observation the parser could not use, with the reason; the cycle records and skips it."""
 
-    observation_id: int | None
+    observation_id: int | None  # None when the record has no id the store can hold
     reason: str
+    raw_id: str = ""  # the id as served (repr), so a record without a usable id is still identifiable
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ class InatV1Platform(AdapterBase):
             url = f"{self.api}/observations"
             doc = self.http.request("GET", url, params=self.poll_params(cursor))
             try:
-                observations, rejected, last_id = parse_results(doc)
+                observations, rejected, last_id = parse_results(doc, cursor=cursor, max_jump=self.pcfg.max_id_jump)
             except ParseError as exc:
                 raise PlatformError(f"GET {url}: {exc}") from None
             count = len(doc["results"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -84,11 +85,12 @@ class LegacyPlatform(AdapterBase):
         size = self.pcfg.per_page
         for start in range(0, len(raw), size):
             chunk = raw[start:start + size]
-            observations, rejected, last_id = parse_results(chunk, parse_legacy_observation, key=None)
+            observations, rejected, last_id = parse_results(chunk, parse_legacy_observation, key=None, cursor=cursor,
+                                                            max_jump=self.pcfg.max_id_jump)
             if start == 0 and self.gap:  # reported with the first page, so the cycle counts and logs it
                 rejected = [Rejected(None, self.gap), *rejected]
             if last_id <= cursor:  # only id-less junk left
-                rejected = [Rejected(None, r.reason) for r in rejected]
+                rejected = [replace(r, observation_id=None) for r in rejected]
                 yield ObservationPage([], rejected, cursor)
                 return
             yield ObservationPage(observations, rejected, last_id)

@@ -23,6 +23,7 @@ from bot.platforms.parse_v1 import (
     parse_taxon,
     req_int,
     req_str,
+    unique_photos,
 )
 
 PHOTO_URL_KEYS = ("medium_url", "large_url", "small_url", "original_url", "square_url", "thumb_url", "url")
@@ -46,7 +47,7 @@ def parse_legacy_photos(raw: Any) -> tuple[Photo, ...]:
             raise ParseError(f"photos[{i}]: no photo URL (medium_url, large_url, ...)")
         photos.append(Photo(id=req_int(p.get("id"), f"photos[{i}].id"), url=url, position=i,
                             license_code=opt_str(p.get("license_code"), f"photos[{i}].license_code")))
-    return tuple(photos)
+    return unique_photos(photos)
 
 
 def parse_legacy_taxon(raw: Any, what: str = "taxon") -> Taxon | None:

@@ -8,7 +8,8 @@ out of `parse_results` whatever the input (tested with mutated real responses).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -51,15 +52,38 @@ def as_list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def req_int(value: Any, what: str) -> int:
-    """An id: an int, or a string of digits (older APIs send some ids as strings)."""
+MAX_ID = 2**53  # the largest integer JSON readers in every language agree on; the store's ids are 64-bit
+
+
+def _as_int(value: Any, what: str) -> int:
     if isinstance(value, bool):
-        raise ParseError(f"{what}: expected an integer, got a boolean")
+        raise ParseError(f"{what}: expected an integer, got a boolean ({value!r})")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 20:
         return int(value.strip())
     raise ParseError(f"{what}: expected an integer, got {value!r:.40}")
+
+
+def req_int(value: Any, what: str) -> int:
+    """An id: an int, or a string of digits (older APIs send some ids as strings), within 1..2^53.
+
+    An id outside that range cannot be a real record, and one beyond 64 bits would overflow the store.
+    """
+    number = _as_int(value, what)
+    if not 1 <= number <= MAX_ID:
+        raise ParseError(f"{what}: {str(number)[:40]} is outside the usable id range 1..2^53")
+    return number
+
+
+def opt_position(value: Any, what: str) -> int | None:
+    """A photo position: a small non-negative integer (None when absent)."""
+    if value is None or value == "":
+        return None
+    number = _as_int(value, what)
+    if not 0 <= number < 2**31:
+        raise ParseError(f"{what}: {str(number)[:40]} is not a usable position")
+    return number
 
 
 def opt_int(value: Any, what: str) -> int | None:
@@ -174,10 +198,20 @@ def parse_photos(d: Mapping[str, Any]) -> tuple[Photo, ...]:
         photos = []
         for i, op in enumerate(ops):
             op = as_dict(op, f"observation_photos[{i}]")
-            pos = opt_int(op.get("position"), f"observation_photos[{i}].position")
+            pos = opt_position(op.get("position"), f"observation_photos[{i}].position")
             photos.append(_photo(op.get("photo"), f"observation_photos[{i}].photo", i if pos is None else pos))
-        return tuple(sorted(photos, key=lambda p: p.position))
-    return tuple(_photo(p, f"photos[{i}]", i) for i, p in enumerate(as_list(d.get("photos"), "photos")))
+        return unique_photos(sorted(photos, key=lambda p: p.position))
+    return unique_photos(_photo(p, f"photos[{i}]", i) for i, p in enumerate(as_list(d.get("photos"), "photos")))
+
+
+def unique_photos(photos: Iterable[Photo]) -> tuple[Photo, ...]:
+    """Each photo id once (the first listing wins): a photo listed twice is one photo, not a rejection."""
+    seen: dict[int, Photo] = {}
+    for photo in photos:
+        if photo.id in seen:
+            log.info("photo %s is listed twice; keeping it once", photo.id)
+        seen.setdefault(photo.id, photo)
+    return tuple(seen.values())
 
 
 def _photo(raw: Any, what: str, position: int) -> Photo:
@@ -244,23 +278,33 @@ def raw_id(raw: Any) -> int | None:
     return None
 
 
+def raw_id_text(raw: Any) -> str:
+    """The raw id as served (`repr`, cut short), so a rejected record can be told apart from others."""
+    value = raw.get("id") if isinstance(raw, Mapping) else raw
+    return repr(value)[:60]
+
+
 def safe_parse(raw: Any, parse: Any) -> Observation | Rejected:
     """`parse(raw)` or a Rejected naming why; never raises (a parser bug must not stop the poll)."""
     try:
         result: Observation = parse(raw)
         return result
     except ParseError as exc:
-        return Rejected(raw_id(raw), str(exc))
+        return Rejected(raw_id(raw), str(exc), raw_id_text(raw))
     except Exception as exc:  # defensive: unexpected shapes must not stop the cycle
-        log.warning("unexpected parse failure for observation %s: %r", raw_id(raw), exc)
-        return Rejected(raw_id(raw), f"unparseable observation ({type(exc).__name__}: {exc})"[:300])
+        log.warning("unexpected parse failure for observation %s: %r", raw_id_text(raw), exc)
+        return Rejected(raw_id(raw), f"unparseable observation ({type(exc).__name__}: {exc})"[:300],
+                        raw_id_text(raw))
 
 
-def parse_results(doc: Any, parse: Any = parse_observation,
-                  key: str | None = "results") -> tuple[list[Observation], list[Rejected], int]:
-    """A page of results: (observations, rejected, highest id seen), never raising.
+def parse_results(doc: Any, parse: Any = parse_observation, key: str | None = "results", *, cursor: int = 0,
+                  max_jump: int = 0) -> tuple[list[Observation], list[Rejected], int]:
+    """A page of results: (observations, rejected, highest usable id), never raising.
 
-    `key=None` means the document itself is the list (the legacy API).
+    Each id is used once (a second record with the same id is rejected). With `max_jump`, ids that jump
+    implausibly far past the cursor (see `plausible_ids`) are rejected too, so the returned highest id,
+    the next cursor, is always the id of a record the caller can store. `key=None` means the document
+    itself is the list (the legacy API).
     """
     if key is not None:
         if not isinstance(doc, Mapping):
@@ -270,16 +314,41 @@ def parse_results(doc: Any, parse: Any = parse_observation,
         items = doc
     if not isinstance(items, list):
         raise ParseError(f"expected a list of observations, got {type(items).__name__}")
+    results = [safe_parse(raw, parse) for raw in items]
+    ids = [r.id if isinstance(r, Observation) else r.observation_id for r in results]
+    _, suspicious = plausible_ids(cursor, [i for i in ids if i is not None], max_jump)
+    parsed = {r.id for r in results if isinstance(r, Observation)}
     observations: list[Observation] = []
     rejected: list[Rejected] = []
-    last_id = 0
-    for raw in items:
-        rid = raw_id(raw)
-        if rid is not None:
-            last_id = max(last_id, rid)
-        result = safe_parse(raw, parse)
-        if isinstance(result, Rejected):
-            rejected.append(result)
+    used: set[int] = set()
+    for raw, result, rid in zip(items, results, ids, strict=True):
+        if rid is not None and rid in suspicious:
+            rejected.append(Rejected(None, f"suspicious id {rid}: more than {max_jump:,} ids past the previous "
+                                           "one; not stored, the cursor stays", raw_id_text(raw)))
+            log.warning("observation id %s jumps implausibly far past the cursor %s; ignored", rid, cursor)
+        elif isinstance(result, Rejected):  # a broken copy of a good record must not decide it
+            rejected.append(replace(result, observation_id=None) if rid in parsed else result)
+        elif result.id in used:
+            rejected.append(Rejected(None, f"duplicate observation id {rid} on one page", raw_id_text(raw)))
         else:
             observations.append(result)
+            used.add(result.id)
+    stored = used | {r.observation_id for r in rejected if r.observation_id is not None}
+    last_id = max(stored, default=0)
     return observations, rejected, last_id
+
+
+def plausible_ids(cursor: int, ids: Iterable[int], max_jump: int) -> tuple[list[int], set[int]]:
+    """(accepted ids ascending, suspicious ids): an id more than `max_jump` past the previous accepted one
+    (the cursor first, when there is one) is suspicious. One bogus huge id must never carry the cursor past
+    every real observation to come. `max_jump` 0 accepts everything."""
+    accepted: list[int] = []
+    suspicious: set[int] = set()
+    previous = cursor if cursor > 0 else None
+    for oid in sorted(set(ids)):
+        if max_jump > 0 and previous is not None and oid - previous > max_jump:
+            suspicious.add(oid)
+            continue
+        accepted.append(oid)
+        previous = oid
+    return accepted, suspicious

@@ -107,6 +107,7 @@ def observation(ctx: render.Ctx, obs: SimObservation) -> dict[str, Any]:
         "owners_identification_from_vision": False, "taxon": taxon, "iconic_taxon": _iconic(ctx, obs.taxon_id),
         "user": {"login": login, "user_icon_url": None},
         "photos": [_photo(ctx, obs, pid, login) for pid in obs.photo_ids],
+        **obs.served,
     }
 
 

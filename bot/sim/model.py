@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -70,6 +71,9 @@ class SimObservation:
     deleted: bool = False
     release_after_s: float = 0.0  # hidden until this many seconds after the server started (demo streams)
     true_taxon_id: int | None = None  # the synthetic world's ground truth; the server never serves it
+    # Hostile-platform tests: top-level JSON fields served in place of the rendered ones (an id of
+    # 2**64, "1007.0", a javascript: uri...), in v1 and legacy answers alike.
+    served: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -230,6 +230,7 @@ def v1_observation(ctx: Ctx, obs: SimObservation) -> dict[str, Any]:
         "identifications": idents,
         "non_owner_ids": [doc for doc in idents if doc["user"]["id"] != obs.user_id],
         "comments": [v1_comment(ctx, c) for c in obs.comments],
+        **obs.served,
     }
 
 

@@ -139,6 +139,7 @@ class CycleRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # abandoned: its process died mid-cycle (marked so when a later cycle starts)
     status: Mapped[str] = mapped_column(String(20), default=CycleStatus.RUNNING)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
     seen: Mapped[int] = mapped_column(Integer, default=0)
@@ -148,6 +149,25 @@ class CycleRow(Base):
     timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)  # seconds per stage
     errors: Mapped[list[str]] = mapped_column(JSON, default=list)
     dtype: Mapped[str | None] = mapped_column(String(20))  # the classifier's precision (None: before 0002)
+    owner: Mapped[str | None] = mapped_column(String(200))  # "host:pid" of the process running it
+
+
+class RejectedRow(Base):
+    """A record the platform served that PlantBot refused, with the reason: bad records are kept, not lost.
+
+    `raw_id` is the id as served (a repr), because the refused ones often have no id the store can hold.
+    """
+
+    __tablename__ = "rejected_records"
+    __table_args__ = (UniqueConstraint("platform", "raw_id", "reason", name="uq_rejected_records"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(200))
+    raw_id: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    times: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class ReviewActionRow(Base):

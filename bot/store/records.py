@@ -6,14 +6,26 @@ observation and model version), so a cycle re-run after a crash never doubles an
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.domain import CycleStatus, Decision, DecisionStatus, Observation, PhotoStatus, utcnow
-from bot.store.models import CursorRow, CycleRow, DecisionRow, ObservationRow, PhotoRow, PredictionRow
+from bot.store.models import (
+    CursorRow,
+    CycleRow,
+    DecisionRow,
+    ObservationRow,
+    PhotoRow,
+    PredictionRow,
+    RejectedRow,
+)
 from bot.store.values import DecisionValue, value_of
 
 
@@ -69,6 +81,36 @@ def record_rejected(s: Session, observation_id: int, platform: str, reason: str)
     else:
         row.last_error, row.last_seen_at = reason, now
     s.flush()
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    raw_id: str
+    reason: str
+    platform: str
+    times: int
+    last_seen_at: datetime
+
+
+def record_rejected_entry(s: Session, platform: str, raw_id: str, reason: str, cycle_id: int | None) -> None:
+    """Keeps a refused record with its reason; one served again (every poll) only counts up."""
+    now = utcnow()
+    row = s.scalar(select(RejectedRow).where(RejectedRow.platform == platform, RejectedRow.raw_id == raw_id[:100],
+                                             RejectedRow.reason == reason))
+    if row is None:
+        s.add(RejectedRow(platform=platform, raw_id=raw_id[:100], reason=reason, cycle_id=cycle_id,
+                          first_seen_at=now, last_seen_at=now, times=1))
+    else:
+        row.times += 1
+        row.last_seen_at, row.cycle_id = now, cycle_id
+    s.flush()
+
+
+def list_rejected(s: Session, limit: int = 1000) -> list[RejectedRecord]:
+    """Refused records, most recently seen first."""
+    rows = s.scalars(select(RejectedRow).order_by(RejectedRow.last_seen_at.desc(), RejectedRow.id.desc())
+                     .limit(limit))
+    return [RejectedRecord(r.raw_id, r.reason, r.platform, r.times, r.last_seen_at) for r in rows]
 
 
 def record_photo_result(s: Session, observation_id: int, photo_id: int, status: PhotoStatus,
@@ -142,10 +184,46 @@ def record_decision(s: Session, decision: Decision, *, model_name: str, model_ve
     return row.id
 
 
+def process_owner() -> str:
+    """"host:pid" of this process, recorded on what it runs so another process can tell whether it died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """True unless `owner` is a process of this host that no longer exists (or nobody is recorded)."""
+    host, _, pid = (owner or "").rpartition(":")
+    if not host or not pid.isdigit():
+        return False
+    if host != socket.gethostname():
+        return True  # another machine's cycle: it may well be running
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def abandon_dead_cycles(s: Session) -> int:
+    """Cycles left `running` by a process that died (kill -9, power loss) become `abandoned`."""
+    n = 0
+    for row in s.scalars(select(CycleRow).where(CycleRow.status == CycleStatus.RUNNING)):
+        if not _owner_alive(row.owner):
+            row.status, row.finished_at = CycleStatus.ABANDONED, utcnow()
+            row.errors = [*list(row.errors or []), "abandoned: its process ended before the cycle finished"]
+            n += 1
+    return n
+
+
 def start_cycle(s: Session, dry_run: bool, dtype: str | None = None) -> int:
-    """A running cycle; `dtype` is the classifier's precision, kept so a change of figures can be traced."""
-    row = CycleRow(started_at=utcnow(), status=CycleStatus.RUNNING, dry_run=dry_run, counts={}, timings={},
-                   errors=[], dtype=dtype)
+    """A running cycle; `dtype` is the classifier's precision, kept so a change of figures can be traced.
+
+    Cycles a dead process left `running` are marked `abandoned` first.
+    """
+    abandon_dead_cycles(s)
+    row = CycleRow(started_at=utcnow(), status=CycleStatus.RUNNING, dry_run=dry_run, counts={}, timings={}, errors=[],
+                   dtype=dtype, owner=process_owner())
     s.add(row)
     s.flush()
     return row.id
