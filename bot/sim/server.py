@@ -258,13 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
             srv.wait(srv.photo_latency)
         if rule is not None and rule.kind == "corrupt" and srv.faults is not None:
             body = srv.faults.garbage(len(body))
+        req.status = reply.status  # before the answer leaves: a client may read the log as soon as it has it
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        req.status = reply.status
         if rule is not None and rule.kind == "truncate":
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
