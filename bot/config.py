@@ -173,11 +173,37 @@ class Config:
         return self.resolve_path(self.model.path)
 
     @property
+    def platform_hosts(self) -> list[str]:
+        """The platform's own hosts (`host` or `host:port`): the only ones its observation links may name.
+
+        An iNaturalist network site also links to www.inaturalist.org, which serves every network site.
+        """
+        own = [_host_entry(u) for u in (self.platform.site_url, self.platform.api_url)]
+        if any((urlsplit(u).hostname or "").endswith("inaturalist.org")
+               for u in (self.platform.site_url, self.platform.api_url)):
+            own += list(INAT_NETWORK_API_HOSTS)
+        return list(dict.fromkeys(h for h in own if h))
+
+    @property
     def allowed_photo_hosts(self) -> list[str]:
         """The preset's photo hosts, the configured extras, and the platform's own API and site hosts."""
-        own = [urlsplit(u).hostname or "" for u in (self.platform.api_url, self.platform.site_url)]
+        own = [_host_entry(u) for u in (self.platform.api_url, self.platform.site_url)]
         hosts = [*self.platform.photo_hosts, *self.platform.extra_photo_hosts, *own]
         return list(dict.fromkeys(h for h in hosts if h))
+
+
+def _host_entry(url: str) -> str:
+    """`host`, or `host:port` when the URL names a port (an allowed-host entry, see bot.urls)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    if not host:
+        return ""
+    name = f"[{host}]" if ":" in host else host
+    return f"{name}:{port}" if port else name
 
 
 @dataclass(frozen=True)

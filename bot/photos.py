@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import PIL.Image
@@ -27,6 +27,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from bot import urls
 from bot.config import Config, user_agent
 from bot.domain import Observation, Photo, PhotoStatus
 from bot.errors import BudgetExhausted
@@ -38,7 +39,6 @@ MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
 SIZE_WORDS = ("square", "thumb", "small", "medium", "large", "original")
 _SHAPE = re.compile(r"^(?P<head>.*/photos/\d+/)(?P<word>[a-z]+)(?P<ext>\.(?:jpe?g|png|gif|webp))$", re.IGNORECASE)
-LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 
 
 @dataclass(frozen=True)
@@ -72,34 +72,24 @@ def _default_resolver(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
 
 
-def _is_loopback_name(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
     return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
                 or ip.is_unspecified)
 
 
-def check_url(url: str, allowed_hosts: Sequence[str], resolver: Callable[[str], list[str]]) -> None:
-    """Raise Refused unless `url` may be fetched; runs before every connection, redirects included."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        raise Refused(f"no host in {url!r:.80}")
-    loopback = _is_loopback_name(host)
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise Refused(f"{parts.scheme or 'no'} scheme refused for {host} (https only; http only on loopback)")
-    if host not in {h.lower().rstrip(".") for h in allowed_hosts}:
-        raise Refused(f"host {host} is not an allowed photo host")
-    if loopback:
-        return  # the simulator and local mirrors: an explicit, allowed loopback host
+def check_url(url: str, allowed_hosts: Sequence[str], resolver: Callable[[str], list[str]]) -> list[str]:
+    """Raise Refused unless `url` may be fetched; runs before every connection, redirects included.
+
+    Returns the checked addresses, so the connection can be pinned to them (no second DNS answer).
+    An empty list means loopback or a literal address: nothing to pin.
+    """
+    problem = urls.host_allowed(url, allowed_hosts)
+    if problem is not None:
+        raise Refused(problem)
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if urls.is_loopback_host(host):
+        return []  # the simulator and local mirrors: an explicit, allowed loopback host
     try:
         ipaddress.ip_address(host)
         addresses = [host]
@@ -113,6 +103,7 @@ def check_url(url: str, allowed_hosts: Sequence[str], resolver: Callable[[str], 
     bad = [a for a in addresses if not _public(a)]
     if bad:
         raise Refused(f"{host} resolves to a non-public address ({bad[0]})")
+    return [] if addresses == [host] else addresses
 
 
 # --- the media budget ---------------------------------------------------------------------------------
@@ -185,12 +176,51 @@ class MediaBudget:
 # --- downloading ----------------------------------------------------------------------------------------
 
 
+class PinnedAdapter(HTTPAdapter):
+    """Connects to the address the SSRF guard checked, never to a second DNS answer (no DNS rebinding).
+
+    The URL keeps its host name, so the Host header, TLS SNI and certificate checks still use it; only
+    the TCP connection goes to the pinned address.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pins: dict[str, str] = {}  # host name -> a checked address
+
+    def pin(self, host: str, address: str) -> None:
+        self.pins[host.lower().rstrip(".")] = address
+
+    def _pinned(self, url: str) -> tuple[str, str] | None:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        address = self.pins.get(host)
+        return (host, address) if address else None
+
+    def build_connection_pool_key_attributes(  # type: ignore[override]
+            self, request: requests.PreparedRequest, verify: bool | str,
+            cert: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        base_params, base_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        host_params: dict[str, Any] = dict(base_params)
+        pool_kwargs: dict[str, Any] = dict(base_kwargs)
+        pinned = self._pinned(str(request.url))
+        if pinned is not None:
+            host, address = pinned
+            host_params = {**host_params, "host": address}
+            if host_params.get("scheme") == "https":
+                pool_kwargs = {**pool_kwargs, "server_hostname": host, "assert_hostname": host}
+        return host_params, pool_kwargs
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if self._pinned(str(request.url)) is not None and "Host" not in request.headers:
+            request.headers["Host"] = urlsplit(str(request.url)).netloc.rpartition("@")[2]
+        return super().send(request, *args, **kwargs)
+
+
 def photo_session(cfg: Config) -> requests.Session:
     """A plain requests session (never pyinaturalist's cache) with PlantBot's User-Agent."""
     s = requests.Session()
     s.trust_env = False  # no proxies from the environment: the checked host is the host we connect to
     s.headers["User-Agent"] = user_agent(cfg.platform)
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(4, cfg.photos.parallel), max_retries=0)
+    adapter = PinnedAdapter(pool_connections=4, pool_maxsize=max(4, cfg.photos.parallel), max_retries=0)
     s.mount("https://", adapter)
     s.mount("http://", adapter)
     return s
@@ -231,7 +261,7 @@ class _Fetcher:
         except BudgetExhausted as exc:  # not the photo's fault: the cycle leaves it for later
             return result(PhotoStatus.BUDGET, str(exc))
         except _TooLarge as exc:
-            return result(PhotoStatus.TOO_LARGE, str(exc), int(exc.args[1]) if len(exc.args) > 1 else 0)
+            return result(PhotoStatus.TOO_LARGE, str(exc.args[0]), int(exc.args[1]) if len(exc.args) > 1 else 0)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _HttpStatus) as exc:
             return result(PhotoStatus.FAILED, _one_line(exc))
         try:
@@ -243,7 +273,10 @@ class _Fetcher:
     def _download(self, url: str) -> bytes:
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            check_url(current, self.hosts, self.resolver)
+            addresses = check_url(current, self.hosts, self.resolver)
+            adapter = self.session.get_adapter(current)
+            if addresses and isinstance(adapter, PinnedAdapter):
+                adapter.pin(urlsplit(current).hostname or "", addresses[0])
             if self.budget is not None:
                 self.budget.check()
             timeout = self.cfg.photos.timeout_seconds

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus, utcnow
 from bot.photos import rewrite_size
-from bot.store.models import DecisionRow, ObservationRow, PostRow, ReviewActionRow
+from bot.store.models import DecisionRow, KeyValueRow, ObservationRow, PostRow, ReviewActionRow
 from bot.store.values import DecisionValue, ObservationValue, PostValue, PredictionValue, ReviewActionValue, value_of
 
 # Statuses a moderator can still act on: new proposals, and ones a moderator skipped earlier.
@@ -231,3 +231,19 @@ def requeue(s: Session, decision_id: int) -> bool:
         update(DecisionRow).where(DecisionRow.id == decision_id, DecisionRow.status == DecisionStatus.APPROVED)
         .values(status=DecisionStatus.PROPOSED).execution_options(synchronize_session=False))
     return getattr(result, "rowcount", 0) == 1
+
+
+MODERATOR_ID_KEY = "moderator_user_id:"
+
+
+def bind_moderator(s: Session, login: str, user_id: int) -> int:
+    """The platform user id recorded for this moderator login: the one seen at the first sign-in.
+
+    A login can be renamed and taken over by another account; the recorded id is what stays the same.
+    """
+    key = MODERATOR_ID_KEY + login
+    row = s.get(KeyValueRow, key)
+    if row is None:
+        s.add(KeyValueRow(key=key, value=str(user_id), updated_at=utcnow()))
+        return user_id
+    return int(row.value)

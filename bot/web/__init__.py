@@ -19,14 +19,21 @@ from bot.config import Config, Secrets
 from bot.domain import RunMode
 from bot.platforms.base import Platform
 from bot.store.db import Store
+from bot.urls import csp_sources
 from bot.web import auth, views
 from bot.web import withdraw as _withdraw  # noqa: F401  (adds its routes to views.bp)
 from bot.web.context import EXTENSION, WebContext, web_context
 from bot.web.security import CSRF_FIELD, SESSION_ID, TokenVault, check_csrf, csrf_token
 
 SESSION_HOURS = 12
-CSP = ("default-src 'self'; img-src 'self' http: https:; style-src 'self'; script-src 'none'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def content_security_policy(img_sources: list[str]) -> str:
+    """The review UI's CSP; `img-src` names exactly the given sources (the allowed photo hosts), so a photo
+    URL the downloader refused can never be loaded by a moderator's browser either."""
+    img = " ".join(img_sources) or "'none'"
+    return (f"default-src 'self'; img-src {img}; style-src 'self'; script-src 'none'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def _default_platform_factory(cfg: Config, mode: RunMode) -> Callable[[], Platform]:
@@ -62,6 +69,7 @@ def create_app(cfg: Config, store: Store, *, platform_factory: Callable[[], Plat
         platform_factory=platform_factory or _default_platform_factory(cfg, mode),
         client_secret=secrets_env.oauth_client_secret,
         vault=TokenVault(ttl_s=SESSION_HOURS * 3600),
+        img_sources=csp_sources(cfg.allowed_photo_hosts),  # extend this list for other image hosts (tiles)
     )
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
@@ -86,7 +94,7 @@ def _guard() -> Response | None:
 
 
 def _headers(resp: Response) -> Response:
-    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("Content-Security-Policy", content_security_policy(web_context().img_sources))
     resp.headers.setdefault("X-Frame-Options", "DENY")
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "no-referrer")  # the callback URL carries the OAuth code
@@ -108,6 +116,7 @@ def _template_globals() -> dict[str, Any]:
         "dry_run": ctx.dry_run,
         "posting_mode": ctx.cfg.posting.mode,
         "site_url": ctx.site_url,
+        "platform_link": ctx.platform_link,
     }
 
 

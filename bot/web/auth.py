@@ -17,8 +17,9 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from werkzeug.wrappers import Response
 
 from bot.errors import AuthError, PlantBotError
+from bot.store.review import bind_moderator
 from bot.web.context import web_context
-from bot.web.security import SESSION_ID, Moderator, safe_next
+from bot.web.security import SESSION_ID, Moderator, PendingSignIn, safe_next
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -48,7 +49,8 @@ def login() -> Response:
     ctx = web_context()
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(24)
-    session[PENDING] = {"state": state, "verifier": verifier, "next": safe_next(request.args.get("next"))}
+    ctx.pending.put(state, PendingSignIn(verifier=verifier, next=safe_next(request.args.get("next"))))
+    session[PENDING] = state  # the verifier stays on the server
     params = {
         "client_id": ctx.cfg.review.oauth_client_id,
         "redirect_uri": _redirect_uri(),
@@ -62,19 +64,21 @@ def login() -> Response:
 
 @bp.get("/auth/callback")
 def callback() -> Response | tuple[str, int]:
-    pending = session.pop(PENDING, None)
+    state = session.pop(PENDING, None)
+    ctx = web_context()
     if request.args.get("error"):
         return _failed(f"The sign-in was not completed ({request.args.get('error')}).", 400)
-    if not isinstance(pending, dict) or not secrets.compare_digest(str(pending.get("state", "")),
-                                                                   request.args.get("state", "")):
+    if not isinstance(state, str) or not secrets.compare_digest(state, request.args.get("state", "")):
+        return _failed("This sign-in link is stale or was not started here. Please sign in again.", 400)
+    pending = ctx.pending.pop(state)
+    if pending is None:
         return _failed("This sign-in link is stale or was not started here. Please sign in again.", 400)
     code = request.args.get("code", "")
     if not code:
         return _failed("The platform did not return an authorization code.", 400)
-    ctx = web_context()
     try:
         platform = ctx.platform()
-        token = platform.exchange_code(code, str(pending["verifier"]), client_id=ctx.cfg.review.oauth_client_id,
+        token = platform.exchange_code(code, pending.verifier, client_id=ctx.cfg.review.oauth_client_id,
                                        client_secret=ctx.client_secret, redirect_uri=_redirect_uri())
         user = platform.get_current_user(token)
     except AuthError as exc:
@@ -83,15 +87,20 @@ def callback() -> Response | tuple[str, int]:
     except PlantBotError as exc:
         log.warning("moderator sign-in failed: %s", type(exc).__name__)
         return _failed("The platform could not be reached to finish the sign-in. Try again later.", 502)
-    allowed = {m.casefold() for m in ctx.cfg.review.moderators}
-    if user.login.casefold() not in allowed:
+    if user.login not in ctx.cfg.review.moderators:  # exact: no case folding (K and KELVIN SIGN differ)
         log.warning("sign-in refused for %r: not in [review] moderators", user.login)
+        return render_template("refused.html", login=user.login), 403
+    with ctx.store.session() as s:
+        known_id = bind_moderator(s, user.login, user.id)
+    if known_id != user.id:  # the login was renamed and taken by another account
+        log.warning("sign-in refused for %r: it now belongs to user id %s, but the moderator's recorded "
+                    "user id is %s", user.login, user.id, known_id)
         return render_template("refused.html", login=user.login), 403
     session.clear()
     session.permanent = True
     session[SESSION_ID] = ctx.vault.put(Moderator(login=user.login, user_id=user.id, token=token))
-    log.info("moderator %s signed in", user.login)
-    return redirect(safe_next(str(pending.get("next") or ""), url_for("review.queue")))
+    log.info("moderator %s (user id %s) signed in", user.login, user.id)
+    return redirect(safe_next(pending.next, url_for("review.queue")))
 
 
 @bp.post("/logout")

@@ -12,7 +12,8 @@ from bot.config import Config
 from bot.domain import RunMode
 from bot.platforms.base import Platform
 from bot.store.db import Store
-from bot.web.security import TokenVault
+from bot.urls import safe_link
+from bot.web.security import PendingSignIns, TokenVault
 
 EXTENSION = "plantbot"
 
@@ -25,6 +26,8 @@ class WebContext:
     platform_factory: Callable[[], Platform]
     client_secret: str | None = field(default=None, repr=False)
     vault: TokenVault = field(default_factory=TokenVault)
+    pending: PendingSignIns = field(default_factory=PendingSignIns)  # OAuth sign-ins under way (PKCE verifiers)
+    img_sources: list[str] = field(default_factory=list)  # the CSP's img-src: the allowed photo hosts
     # Approvals are posted one at a time: the platform adapter and its rate limit are shared.
     post_lock: threading.Lock = field(default_factory=threading.Lock)
     _platform: Platform | None = None
@@ -37,6 +40,14 @@ class WebContext:
     @property
     def dry_run(self) -> bool:
         return self.mode.dry_run
+
+    def platform_link(self, url: str | None) -> str | None:
+        """`url` when it is an http(s) link to the platform's own site, else None (render text instead)."""
+        return safe_link(url, self.cfg.platform_hosts)
+
+    def photo_urls(self, urls: list[str]) -> list[str]:
+        """Only photo URLs on the allowed photo hosts reach a page (the CSP's img-src allows no others)."""
+        return [u for u in urls if safe_link(u, self.cfg.allowed_photo_hosts)]
 
     def platform(self) -> Platform:
         """The adapter is built on first use, so the app starts even while the platform is down."""

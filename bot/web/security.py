@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from flask import abort, request, session
 
@@ -87,7 +88,58 @@ def check_csrf() -> None:
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """Only same-site relative paths are followed after sign-in or an action (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only same-origin paths are followed after sign-in or an action (no open redirect).
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so "/\t/evil.example"
+    becomes "//evil.example": any control character, whitespace or backslash refuses the target, as does
+    anything with a scheme or an authority.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F or c.isspace() for c in target):
+        return default
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return default
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
         return default
     return target
+
+
+@dataclass
+class PendingSignIn:
+    verifier: str = field(repr=False)
+    next: str
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class PendingSignIns:
+    """OAuth sign-ins under way, keyed by their `state`: the PKCE verifier stays on the server.
+
+    The browser's cookie is signed but readable, so it carries only the state; whoever reads it learns
+    nothing that would let them finish the sign-in with an intercepted code.
+    """
+
+    def __init__(self, ttl_s: float = 600.0, max_items: int = 1000) -> None:
+        self.ttl_s = ttl_s
+        self.max_items = max_items
+        self._lock = threading.Lock()
+        self._items: dict[str, PendingSignIn] = {}
+
+    def put(self, state: str, pending: PendingSignIn) -> None:
+        with self._lock:
+            self._expire()
+            while len(self._items) >= self.max_items:
+                self._items.pop(next(iter(self._items)))
+            self._items[state] = pending
+
+    def pop(self, state: str) -> PendingSignIn | None:
+        with self._lock:
+            self._expire()
+            return self._items.pop(state, None) if state else None
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for state in [k for k, p in self._items.items() if now - p.started_at > self.ttl_s]:
+            del self._items[state]

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__)
 MAX_TEXT = 5000
 MAX_REASON = 1000
+MAX_PAGE = 10**6  # a page number beyond this is clamped (SQLite offsets are 64-bit)
 
 
 def moderator() -> Moderator:
@@ -57,7 +58,7 @@ def _filter_from_args(args: Any) -> QueueFilter:
     except ValueError:
         min_score = None
     try:
-        page = max(1, int(args.get("page", 1)))
+        page = min(MAX_PAGE, max(1, int(str(args.get("page", 1))[:12])))
     except ValueError:
         page = 1
     status = DecisionStatus.SKIPPED if args.get("status") == DecisionStatus.SKIPPED else DecisionStatus.PROPOSED
@@ -85,6 +86,8 @@ def queue() -> str:
     flt = _filter_from_args(request.args)
     with ctx.store.session() as s:
         page = list_queue(s, flt)
+        for card in page.cards:
+            card.photo_urls = ctx.photo_urls(card.photo_urls)
         counts = queue_counts(s)
         texts = {c.decision.id: _render(c.decision, mod.login) for c in page.cards}
         names = {c.decision.id: _known_names(c) for c in page.cards}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -82,8 +83,10 @@ def test_a_wrong_pkce_verifier_is_refused_by_the_platform(app: Flask, seeded: An
     c = app.test_client()
     start = c.get("/login")
     assert start.status_code == 302
-    with c.session_transaction() as sess:  # tamper with the stored verifier between /login and the callback
-        sess["oauth_pending"] = {**sess["oauth_pending"], "verifier": "x" * 64}
+    with c.session_transaction() as sess:  # tamper with the verifier (kept server-side) between /login and callback
+        state = sess["oauth_pending"]
+    pending = app.extensions[EXTENSION].pending
+    pending.put(state, replace(pending.pop(state), verifier="x" * 64))
     authorize = start.headers["Location"]
     fields = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
     answer = requests.post(authorize.split("?")[0], data={**fields, "login": MODERATOR, "password": "password"},
