@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from bot.cli import State, pass_state
+from bot.cli.console import make_console, plain
 from bot.config import Secrets
 from bot.errors import UsageError
 from bot.store import Store
@@ -140,8 +140,9 @@ def _print_retractions(rows: list[Retraction], title: str) -> None:
     for col in ("observation", "identification", "taxon", "author", "status"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r.observation_id), str(r.remote_id), str(r.taxon_id or ""), r.user_login, r.status)
-    Console().print(table)
+        table.add_row(str(r.observation_id), str(r.remote_id), str(r.taxon_id or ""), plain(r.user_login),
+                      plain(r.status))
+    make_console().print(table)
 
 
 def register(group: click.Group) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from bot.cli import State, pass_state
+from bot.cli.console import make_console
 from bot.errors import UsageError
 
 
@@ -69,7 +69,7 @@ def bench(state: State, arch: str | None, input_size: int | None, batch_size: st
         opts = BenchOptions.quick_mode(**common)
     else:
         opts = BenchOptions(**{k: v for k, v in common.items() if v is not None or k == "batch_size"})
-    console = Console(stderr=json_path == "-")
+    console = make_console(stderr=json_path == "-")
     with console.status("benchmarking") as status:
         result = run_bench(opts, progress=lambda msg: status.update(msg), decision=state.config.decision)
     console.print(_table(result))

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from bot.cli import State, pass_state
+from bot.cli.console import labelled, make_console, plain
 from bot.config import Config, Secrets, as_dict, check_model_path
 from bot.cycle import CycleSummary, run_cycle
 from bot.domain import CycleStatus, RunMode
@@ -113,7 +113,7 @@ def summary_dict(s: CycleSummary) -> dict[str, object]:
 
 
 def print_summary(s: CycleSummary) -> None:
-    console = Console()
+    console = make_console()
     mode = "dry-run: nothing sent" if s.dry_run else f"{s.mode} mode"
     table = Table(title=f"Cycle {s.cycle_id} ({mode}): {s.status}")
     table.add_column("what")
@@ -124,7 +124,7 @@ def print_summary(s: CycleSummary) -> None:
     for kind in ("species", "genus", "family", "abstain", "skip"):
         table.add_row(f"  {kind}", str(s.kinds.get(kind, 0)))
     for reason, n in sorted(s.skipped.items()):
-        table.add_row(f"    skipped: {reason}", str(n))
+        table.add_row(plain(f"    skipped: {reason}"), str(n))
     table.add_row("rejected by the parser", str(s.rejected))
     table.add_row("photos loaded / failed", f"{s.photos_ok} / {s.photos_failed}")
     table.add_row("left for the next cycle", str(s.left_for_next))
@@ -133,9 +133,9 @@ def print_summary(s: CycleSummary) -> None:
         table.add_row(f"time: {stage}", f"{seconds:.2f} s")
     console.print(table)
     for err in s.errors:
-        console.print(f"[red]error:[/red] {err}")
+        console.print(labelled("error", "red", err))
     if s.paused:
-        console.print(f"[yellow]paused:[/yellow] {s.paused}")
+        console.print(labelled("paused", "yellow", s.paused))
 
 
 @click.command("sim")

@@ -8,10 +8,10 @@ import sys
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from bot.cli import State, pass_state
+from bot.cli.console import labelled, make_console, plain
 from bot.domain import PostStatus, RunMode
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def status(state: State, as_json: bool) -> None:
 
 
 def _print_status(doc: dict[str, Any]) -> None:
-    console = Console()
+    console = make_console()
     table = Table(title=f"PlantBot status ({doc['mode']} mode, {doc['database']})")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -137,12 +137,12 @@ def _print_status(doc: dict[str, Any]) -> None:
     budget = doc["budget"]
     if isinstance(budget, dict):
         for key, value in budget.items():
-            table.add_row(f"budget: {key}", str(value))
+            table.add_row(plain(f"budget: {key}"), plain(value))
     else:
-        table.add_row("budget", str(budget))
+        table.add_row("budget", plain(budget))
     console.print(table)
     for err in doc["errors_24h"][-20:]:
-        console.print(f"[red]error:[/red] {err}", soft_wrap=True)
+        console.print(labelled("error", "red", err), soft_wrap=True)
 
 
 def register(group: click.Group) -> None:

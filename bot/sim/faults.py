@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import fnmatch
 import random
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+_PROB = re.compile(r"[0-9.]+(?:x[0-9]+)?")
 KINDS = (
     "status", "slow", "reset", "reset_after", "truncate", "corrupt", "html", "foreign_host", "redirect", "hold",
 )
@@ -31,6 +33,7 @@ class FaultRule:
     retry_after: float = 1.0
     delay: float = 2.0
     target: str = ""
+    message: str = ""  # `status`: the error text in the JSON body (hostile text for terminals and pages)
     times: int | None = None
     applied: int = field(default=0, compare=False)
 
@@ -80,7 +83,8 @@ class FaultPlan:
     def parse(cls, specs: list[str], seed: int = 0) -> FaultPlan:
         """Rules from CLI specs `ROUTE=KIND[:ARG][@PROB][xTIMES]`.
 
-        ARG is the status code for `status` (`status:429` or `status:429:2.5` with Retry-After), the
+        ARG is the status code for `status` (`status:429` or `status:429:2.5` with Retry-After, and
+        `status:422::TEXT` with TEXT as the error description, colons allowed), the
         delay in seconds for `slow`/`hold`, the target base URL for `foreign_host`/`redirect`.
         Examples: "GET /v1/observations*=status:503@0.2", "GET /photos/*=corrupt@0.1",
         "*=slow:1.5@0.05", "POST /v1/identifications=hold:30", "GET /photos/*=reset@1x3".
@@ -89,12 +93,14 @@ class FaultPlan:
 
 
 def _parse_one(spec: str) -> FaultRule:
-    route, sep, rest = spec.rpartition("=")
+    route, sep, rest = spec.partition("=")  # the first "=": a status message may hold more of them
     if not sep or not route.strip() or not rest:
         raise ValueError(f"bad fault spec {spec!r}: expected ROUTE=KIND[:ARG][@PROB][xTIMES]")
     times: int | None = None
     probability = 1.0
-    body, at, prob_part = rest.partition("@")
+    body, at, prob_part = rest.rpartition("@")
+    if not at or (body.startswith("status:") and not _PROB.fullmatch(prob_part)):
+        body, at, prob_part = rest, "", ""  # an "@" inside a status message is text
     if at:
         prob_text, x, times_text = prob_part.partition("x")
         try:
@@ -118,8 +124,10 @@ def _arg_fields(kind: str, arg: str) -> dict[str, Any]:
     if not arg:
         return {}
     if kind == "status":
-        code, _, retry = arg.partition(":")
-        return {"status": int(code), **({"retry_after": float(retry)} if retry else {})}
+        code, _, rest = arg.partition(":")
+        retry, _, message = rest.partition(":")
+        return {"status": int(code), **({"retry_after": float(retry)} if retry else {}),
+                **({"message": message} if message else {})}
     if kind in ("slow", "hold"):
         return {"delay": float(arg)}
     if kind in ("foreign_host", "redirect"):

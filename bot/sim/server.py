@@ -240,7 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(srv, req, reply, None)
         elif kind == "status":
             headers = {"Retry-After": str(max(0, round(rule.retry_after)))} if rule.status == 429 else {}
-            reply = error_reply(rule.status, "Too Many Requests" if rule.status == 429 else "Server error")
+            reply = error_reply(rule.status, "Too Many Requests" if rule.status == 429 else "Server error",
+                                rule.message)
             reply.headers.update(headers)
             self._send(srv, req, reply, None)
         elif kind == "html":
