@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.config import Config
 from bot.errors import UsageError
@@ -31,9 +32,14 @@ def _template_dirs(cfg: Config) -> tuple[str, ...]:
 
 @lru_cache(maxsize=8)
 def _environment(dirs: tuple[str, ...]) -> jinja2.Environment:
-    """Plain text, strict about unknown names so a typo in a custom template fails at start-up."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(list(dirs)), undefined=jinja2.StrictUndefined,
-                              autoescape=False, trim_blocks=True, lstrip_blocks=True)
+    """Plain text, strict about unknown names so a typo in a custom template fails at start-up.
+
+    Sandboxed: `templates_dir` is written by whoever can edit that folder, and a plain environment lets
+    `{{ cycler.__init__.__globals__.os.system(...) }}` run a shell command. The immutable sandbox refuses
+    private attributes and any call that changes an object.
+    """
+    return ImmutableSandboxedEnvironment(loader=jinja2.FileSystemLoader(list(dirs)), undefined=jinja2.StrictUndefined,
+                                         autoescape=False, trim_blocks=True, lstrip_blocks=True)
 
 
 def render_body(decision: DecisionValue, cfg: Config, reviewed_by: str | None, *, identification: bool,

@@ -165,11 +165,13 @@ def config_group() -> None:
 @config_group.command("check")
 @pass_state
 def config_check(state: State) -> None:
-    """Validate the config file and the model bundle; exit 2 with one line if anything is wrong."""
+    """Validate the config file, the model bundle and the post templates; exit 2 with one line if anything is wrong."""
     from bot.classifier import load_bundle
+    from bot.texts import check_templates
 
     cfg = state.config
     bundle = load_bundle(check_model_path(cfg))
+    check_templates(cfg)  # renders each post template once: a broken or sandbox-breaking one stops here
     click.echo(f"ok: {cfg.source or 'built-in defaults'}; model {bundle.name} {bundle.version} "
                f"({len(bundle.labels)} labels); mode {cfg.posting.mode}")
 
