@@ -140,7 +140,8 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
         run_daemon(cfg, max_cycles=opts.waves, install_signals=False)
     store = Store(cfg.database_path)
     try:
-        report = build_report(store, out / "report", site_url=cfg.platform.site_url)
+        report = build_report(store, out / "report", site_url=cfg.platform.site_url,
+                              platform_hosts=cfg.platform_hosts, photo_hosts=cfg.allowed_photo_hosts)
         summary = _closing_summary(store, cfg, say)
     finally:
         store.close()

@@ -83,7 +83,7 @@ def test_abstention_share_per_cutoff(built: tuple[dict, Path]) -> None:
 
 def test_csv_and_json_hold_every_row(checked: Store, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    fig = build_report(checked, out, site_url="https://example.org")
+    fig = build_report(checked, out, site_url="http://127.0.0.1")
     with (out / "posts.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 12

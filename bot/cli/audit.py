@@ -74,7 +74,8 @@ def report(state: State, out_dir: str, since: str | None, model_version: str | N
     store = Store(cfg.database_path)
     try:
         figures = build_report(store, out_dir, since=_parse_since(since), model_version=model_version,
-                               site_url=cfg.platform.site_url)
+                               site_url=cfg.platform.site_url, platform_hosts=cfg.platform_hosts,
+                               photo_hosts=cfg.allowed_photo_hosts)
     finally:
         store.close()
     if figures["empty"]:

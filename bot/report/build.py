@@ -10,22 +10,25 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from bot.domain import utcnow
 from bot.report import html, plots
 from bot.store import audit
 from bot.store.db import Store
+from bot.urls import safe_link
 
 log = logging.getLogger(__name__)
 
 HTML_ROW_CAP = 500
 SOURCES = ("posted", "would-post")
 CSV_FIELDS = (
-    "source", "decision_id", "observation_id", "observation_url", "photo_url", "kind", "taxon_id",
+    "source", "decision_id", "observation_id", "observation_url", "observation_uri", "photo_url", "kind", "taxon_id",
     "model_taxon_id", "taxon_name", "rank", "score", "n_photos", "model_name", "model_version", "mode", "status",
     "approver", "posted_as", "post_kind", "remote_id", "time", "outcome", "post_state",
     "community_taxon_id", "checked_at",
@@ -104,19 +107,64 @@ def _jsonable(value: Any) -> Any:
 TIME_FIELDS = ("time", "checked_at")
 
 
-def _row(raw: dict[str, Any], site_url: str | None) -> dict[str, Any]:
-    """One CSV/JSON row (cheap: this runs once per suggestion)."""
+@dataclass(frozen=True)
+class LinkRules:
+    """Which URLs the report may emit as links: the platform's own hosts for observations, the allowed
+    photo hosts for photos (bot.urls). A URL from the platform that fails is kept as text only."""
+
+    site_url: str | None = None
+    platform_hosts: tuple[str, ...] = ()
+    photo_hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def for_site(cls, site_url: str | None, platform_hosts: Sequence[str] | None = None,
+                 photo_hosts: Sequence[str] | None = None) -> LinkRules:
+        own = tuple(platform_hosts) if platform_hosts is not None else tuple(
+            h for h in [site_host_entry(site_url)] if h)
+        photos = tuple(photo_hosts) if photo_hosts is not None else own
+        site = site_url if site_url and safe_link(site_url, own or [site_host_entry(site_url)]) else None
+        return cls(site, own, photos)
+
+
+def site_host_entry(url: str | None) -> str:
+    """The allowed-host entry (`host` or `host:port`) of a configured URL."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    return f"{parts.hostname}:{port}" if parts.hostname and port else parts.hostname or ""
+
+
+def _row(raw: dict[str, Any], links: LinkRules) -> dict[str, Any]:
+    """One CSV/JSON row (cheap: this runs once per suggestion).
+
+    `observation_url` and `photo_url` hold only URLs that passed the link rules (a consumer may make them
+    links); the platform's raw `uri` is kept in `observation_uri`, as text.
+    """
     row = {k: raw.get(k) for k in CSV_FIELDS}
     for k in TIME_FIELDS:
         value = row[k]
         if isinstance(value, datetime):
             row[k] = value.isoformat(sep=" ")
-    row["observation_url"] = raw.get("uri") or (
-        f"{site_url.rstrip('/')}/observations/{raw['observation_id']}" if site_url else None)
+    uri = raw.get("uri")
+    row["observation_uri"] = uri
+    row["observation_url"] = safe_link(uri, links.platform_hosts) or (
+        f"{links.site_url.rstrip('/')}/observations/{raw['observation_id']}" if links.site_url else None)
+    row["photo_url"] = safe_link(raw.get("photo_url"), links.photo_hosts)
     return row
 
 
-def _write_rows(store: Store, f: audit.Filters, site_url: str | None, csv_out: TextIO,
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: a leading =, +, -, @, tab or CR becomes text ('=...)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _write_rows(store: Store, f: audit.Filters, links: LinkRules, csv_out: TextIO,
                 json_out: TextIO) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
     """Streams every suggestion into the CSV and JSON; keeps the newest few per source for HTML."""
     writer = csv.writer(csv_out)
@@ -126,8 +174,8 @@ def _write_rows(store: Store, f: audit.Filters, site_url: str | None, csv_out: T
     with store.session() as s:
         for src in SOURCES:
             for raw in audit.iter_suggestions(s, f, src):
-                row = _row(raw, site_url)
-                writer.writerow(row.values())
+                row = _row(raw, links)
+                writer.writerow([csv_cell(v) for v in row.values()])
                 json_out.write(sep + json.dumps(row))
                 sep = ",\n"
                 counts[src] += 1
@@ -137,8 +185,15 @@ def _write_rows(store: Store, f: audit.Filters, site_url: str | None, csv_out: T
 
 
 def build_report(store: Store, out_dir: str | Path, *, since: datetime | None = None,
-                 model_version: str | None = None, site_url: str | None = None) -> dict[str, Any]:
-    """Writes report.html, posts.csv and report.json into `out_dir`; returns the figures."""
+                 model_version: str | None = None, site_url: str | None = None,
+                 platform_hosts: Sequence[str] | None = None,
+                 photo_hosts: Sequence[str] | None = None) -> dict[str, Any]:
+    """Writes report.html, posts.csv and report.json into `out_dir`; returns the figures.
+
+    Links go only to `platform_hosts` (observations) and `photo_hosts` (photos); both default to the
+    host of `site_url`, and without one nothing from the platform becomes a link.
+    """
+    links = LinkRules.for_site(site_url, platform_hosts, photo_hosts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     f = audit.Filters(since=since, model_version=model_version)
@@ -151,7 +206,7 @@ def build_report(store: Store, out_dir: str | Path, *, since: datetime | None = 
         csv.writer(csv_out).writerow(CSV_FIELDS)
         json_out.write('{"rows": [')  # rows first (streamed), then the figures, which count them
         kept, figures["suggestions"] = ({}, dict.fromkeys(SOURCES, 0)) if figures["empty"] else \
-            _write_rows(store, f, site_url, csv_out, json_out)
+            _write_rows(store, f, links, csv_out, json_out)
         json_out.write("\n],\n" + json.dumps(figures, indent=1)[1:] + "\n")
     svgs = {} if figures["empty"] else plots.render_all(figures)
     (out / "report.html").write_text(html.render(figures, kept, svgs), encoding="utf-8")

@@ -29,6 +29,7 @@ padding:.6rem 1rem;min-width:10rem}.card b{display:block;font-size:1.4rem}
 
 TEMPLATE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>PlantBot audit report</title><style>{{ css }}</style></head>
 <body>
@@ -127,6 +128,11 @@ moderator; the model proposed {{ r.taxon_name }})</span>{% else %}{{ r.taxon_nam
 </body></html>
 """
 
+# The page is self-contained: nothing may load or run, whatever a stored field holds. Inline styles only
+# (the CSS above and the SVG plots' attributes); no scripts, images, frames, forms or base URL.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'; object-src 'none'; "
+       "base-uri 'none'; form-action 'none'")
+
 FATES = ("approved", "edited", "rejected", "skipped", "pending")
 PRECISION_TITLES = (("rank", "rank"), ("model_version", "model version"),
                     ("prob_bin", "probability bin"), ("n_photos", "number of photos"))
@@ -148,6 +154,6 @@ def render(figures: dict[str, Any], rows: dict[str, list[dict[str, Any]]], svgs:
     for r in figures.get("moderators", []):
         by_moderator.setdefault(r["moderator"], {})[r["action"]] = r["n"]
     actions = sorted({r["action"] for r in figures.get("moderators", [])})
-    return _template.render(f=figures, rows=rows, svgs=svgs, css=CSS, fates=FATES, outcomes=OUTCOMES,
+    return _template.render(f=figures, rows=rows, svgs=svgs, css=CSS, csp=CSP, fates=FATES, outcomes=OUTCOMES,
                             by_moderator=by_moderator, actions=actions,
                             precision_titles=PRECISION_TITLES, pct=pct, label=label)
