@@ -62,7 +62,8 @@ class PlatformConfig:
     requests_per_minute: int = 60
     requests_per_day: int = 9000
     ratelimit_path: str = ""  # shared bucket file; empty: the user's cache directory
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = 30.0  # per request: the whole answer, not each socket read
+    max_response_bytes: int = 50_000_000  # a larger answer is refused (a 200-observation page is ~1 MB)
     max_retries: int = 4
 
 
@@ -318,6 +319,7 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
     _check(p.quality_grade in (None, "needs_id", "research", "casual"), where,
            f"[platform] quality_grade: {p.quality_grade!r} is not needs_id, research or casual")
     _check(1 <= p.per_page <= 200, where, "[platform] per_page: must be between 1 and 200")
+    _check(p.max_response_bytes > 0, where, "[platform] max_response_bytes: must be > 0")
     _check(p.max_id_jump >= 0, where, "[platform] max_id_jump: must be >= 0 (0 turns the check off)")
     _check(p.requests_per_second > 0, where, "[platform] requests_per_second: must be > 0")
     _check(ph.size in ("square", "small", "medium", "large", "original"), where,

@@ -120,6 +120,9 @@ class DaemonContext:
             return
         self.stopping.set()
         log.info("stopping: %s", why)
+        abort = getattr(self.platform, "abort", None)
+        if abort is not None:  # a request under way (a slow or dripping server) must not hold the stop up
+            abort()
         if self.scheduler is not None:
             self._stopper = threading.Thread(target=_shutdown, args=(self.scheduler,), name="plantbot-stop")
             self._stopper.start()

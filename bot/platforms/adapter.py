@@ -60,6 +60,10 @@ class AdapterBase:
     def close(self) -> None:
         self.session.close()
 
+    def abort(self) -> None:
+        """Abandons every API request under way and refuses new ones: the daemon is stopping."""
+        self.session.adapter.abort()
+
     def _authed(self, method: str, url: str, token: str | None, *, json: Any = None,
                 data: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None) -> Any:
         """A request with `token`; when it is the bot's own and gets a 401, renew it once and resend.

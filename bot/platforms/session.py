@@ -15,7 +15,12 @@ process on the machine), its retries and timeouts, its dry-run mock responses.  
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
+import time
+import weakref
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +41,7 @@ log = logging.getLogger(__name__)
 
 BUCKET = "plantbot-api"  # one bucket for every host: iNaturalist counts requests per client, not per host
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+READ_CHUNK = 64 * 1024
 MAX_RETRY_AFTER = 120  # seconds; a longer Retry-After is waited for only this long per retry
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_PATH = "/oauth/token"
@@ -85,11 +91,16 @@ class PoliteRetry(Retry):
     """urllib3 retries that also take a rate-limiter token before each retry attempt."""
 
     acquire: Callable[[], None] | None = None
+    stopping: threading.Event | None = None  # set when the daemon stops: no retry is attempted
 
     def new(self, **kw: Any) -> PoliteRetry:
         retry = super().new(**kw)
         retry.acquire = self.acquire
+        retry.stopping = self.stopping
         return retry
+
+    def is_exhausted(self) -> bool:
+        return bool(self.stopping is not None and self.stopping.is_set()) or super().is_exhausted()
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         # A 429 means the server refused before doing anything: safe to resend even a POST.
@@ -101,6 +112,110 @@ class PoliteRetry(Retry):
         super().sleep(response)
         if self.acquire is not None:
             self.acquire()
+
+
+class ResponseTooLarge(requests.RequestException):
+    """The answer is larger than `[platform] max_response_bytes`; it is not read any further."""
+
+
+class RequestStopped(requests.RequestException):
+    """The daemon is stopping: a request under way is abandoned and no new one is sent."""
+
+
+def _tracked(base: type[Any], live: weakref.WeakSet[Any]) -> type[Any]:
+    """`base` (a urllib3 connection class) that registers each connection it opens in `live`."""
+
+    class Tracked(base):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            super().connect()
+            live.add(self)
+
+    return Tracked
+
+
+class BoundedAdapter(HTTPAdapter):
+    """The transport under pyinaturalist's ClientSession: a whole-answer deadline and a size cap, and a
+    way to abandon every request at once when the daemon is told to stop.
+
+    `timeout_seconds` alone limits each socket read, so a server sending one byte a second keeps a request
+    (and the cycle, and SIGTERM) waiting forever; and a huge answer was read whole into memory. Here the body
+    is read as it arrives (`read1`), against a deadline (`timeout_seconds` once the headers are in; each
+    read before that has the same timeout) and a byte cap;
+    `abort()` shuts down the sockets under way, so even a read blocked on a silent server returns at once.
+    """
+
+    def __init__(self, *, deadline_s: float, max_bytes: int, **kwargs: Any) -> None:
+        self.deadline_s = deadline_s
+        self.max_bytes = max_bytes
+        self.stopping = threading.Event()
+        self._live: weakref.WeakSet[Any] = weakref.WeakSet()
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+
+        class HttpPool(urllib3.HTTPConnectionPool):
+            ConnectionCls = _tracked(urllib3.connection.HTTPConnection, self._live)
+
+        class HttpsPool(urllib3.HTTPSConnectionPool):
+            ConnectionCls = _tracked(urllib3.connection.HTTPSConnection, self._live)
+
+        self.poolmanager.pool_classes_by_scheme = {"http": HttpPool, "https": HttpsPool}  # type: ignore[assignment]
+
+    def abort(self) -> None:
+        """Abandons every request under way and refuses new ones (the daemon is stopping)."""
+        self.stopping.set()
+        for conn in list(self._live):
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,  # type: ignore[override]
+             verify: bool | str = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        if self.stopping.is_set():
+            raise RequestStopped("PlantBot is stopping; request not sent", request=request)
+        try:
+            resp = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        except requests.RequestException:
+            if self.stopping.is_set():
+                raise RequestStopped("PlantBot is stopping; request abandoned", request=request) from None
+            raise
+        if stream:
+            return resp
+        started = time.monotonic()  # after the headers: a Retry-After wait inside urllib3 must not count
+        try:
+            resp._content = self._read(resp, started)
+        finally:
+            resp.close()
+        return resp
+
+    def _read(self, resp: requests.Response, started: float) -> bytes:
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise ResponseTooLarge(f"the answer declares {int(declared):,} bytes, over the limit of "
+                                   f"{self.max_bytes:,} ([platform] max_response_bytes)", response=resp)
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while chunk := resp.raw.read1(READ_CHUNK, decode_content=True):
+                total += len(chunk)
+                if total > self.max_bytes:
+                    raise ResponseTooLarge(f"the answer is larger than {self.max_bytes:,} bytes "
+                                           "([platform] max_response_bytes)", response=resp)
+                if self.stopping.is_set():
+                    raise RequestStopped("PlantBot is stopping; answer abandoned", response=resp)
+                if time.monotonic() - started > self.deadline_s:
+                    raise requests.exceptions.ReadTimeout(
+                        f"the whole answer took longer than {self.deadline_s:g} s (timeout_seconds)", response=resp)
+                chunks.append(chunk)
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError, OSError) as exc:
+            if self.stopping.is_set():
+                raise RequestStopped("PlantBot is stopping; answer abandoned", response=resp) from None
+            raise requests.exceptions.ChunkedEncodingError(exc, response=resp) from None
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc, response=resp) from None
+        return b"".join(chunks)
 
 
 class PlantBotSession(ClientSession):
@@ -135,7 +250,10 @@ class PlantBotSession(ClientSession):
                             retry_after_max=MAX_RETRY_AFTER, raise_on_status=False)
         retry.acquire = self._acquire
         self.retries = retry
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = BoundedAdapter(max_retries=retry, deadline_s=pcfg.timeout_seconds,
+                                 max_bytes=pcfg.max_response_bytes)
+        retry.stopping = adapter.stopping
+        self.adapter = adapter
         self.mount("https://", adapter)
         self.mount("http://", adapter)  # loopback simulator; urls are checked by the adapters
         self.headers["User-Agent"] = user_agent(pcfg)

@@ -16,6 +16,7 @@ from typing import Any
 _PROB = re.compile(r"[0-9.]+(?:x[0-9]+)?")
 KINDS = (
     "status", "slow", "reset", "reset_after", "truncate", "corrupt", "html", "foreign_host", "redirect", "hold",
+    "drip", "bloat",
 )
 
 
@@ -24,6 +25,8 @@ class FaultRule:
     """One fault on the requests whose "METHOD /path" matches `route` (a glob, query excluded).
 
     `reset_after` (an addition) stores a write like `hold` and then drops the connection unanswered.
+    `drip` sends the answer's body one byte every `delay` seconds; `bloat` pads a JSON answer with
+    whitespace to `size` bytes (hostile-platform tests: a whole-response deadline, a response-size cap).
     """
 
     route: str
@@ -33,6 +36,7 @@ class FaultRule:
     retry_after: float = 1.0
     delay: float = 2.0
     target: str = ""
+    size: int = 0  # `bloat`: the padded body size in bytes
     message: str = ""  # `status`: the error text in the JSON body (hostile text for terminals and pages)
     times: int | None = None
     applied: int = field(default=0, compare=False)
@@ -83,7 +87,8 @@ class FaultPlan:
     def parse(cls, specs: list[str], seed: int = 0) -> FaultPlan:
         """Rules from CLI specs `ROUTE=KIND[:ARG][@PROB][xTIMES]`.
 
-        ARG is the status code for `status` (`status:429` or `status:429:2.5` with Retry-After, and
+        ARG is the seconds per byte for `drip`, the body size for `bloat`, the status code for `status`
+        (`status:429` or `status:429:2.5` with Retry-After, and
         `status:422::TEXT` with TEXT as the error description, colons allowed), the
         delay in seconds for `slow`/`hold`, the target base URL for `foreign_host`/`redirect`.
         Examples: "GET /v1/observations*=status:503@0.2", "GET /photos/*=corrupt@0.1",
@@ -128,8 +133,10 @@ def _arg_fields(kind: str, arg: str) -> dict[str, Any]:
         retry, _, message = rest.partition(":")
         return {"status": int(code), **({"retry_after": float(retry)} if retry else {}),
                 **({"message": message} if message else {})}
-    if kind in ("slow", "hold"):
+    if kind in ("slow", "hold", "drip"):
         return {"delay": float(arg)}
+    if kind == "bloat":
+        return {"size": int(arg)}
     if kind in ("foreign_host", "redirect"):
         return {"target": arg}
     raise ValueError(arg)

@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, srv: SimServer, req: RecordedRequest, rule: FaultRule | None) -> None:
         kind = rule.kind if rule else None
         base = (rule.target if rule and kind == "foreign_host" else srv.photo_url_base or srv.url).rstrip("/")
-        if rule is None or kind in ("corrupt", "truncate", "foreign_host"):
+        if rule is None or kind in ("corrupt", "truncate", "foreign_host", "drip", "bloat"):
             self._send(srv, req, dispatch(srv, req, base), rule)
         elif kind == "reset":
             self._reset()
@@ -259,6 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
             srv.wait(srv.photo_latency)
         if rule is not None and rule.kind == "corrupt" and srv.faults is not None:
             body = srv.faults.garbage(len(body))
+        if rule is not None and rule.kind == "bloat" and "json" in reply.content_type:
+            body = body + b" " * max(0, rule.size - len(body))
         req.status = reply.status  # before the answer leaves: a client may read the log as soon as it has it
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
@@ -266,6 +268,15 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if rule is not None and rule.kind == "drip":
+            for i in range(len(body)):
+                if srv._stopping.is_set():
+                    break
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                srv.wait(rule.delay)
+            self.close_connection = True
+            return
         if rule is not None and rule.kind == "truncate":
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
