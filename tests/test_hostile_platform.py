@@ -34,7 +34,8 @@ HOSTILE: dict[int, tuple[dict[str, object], str]] = {
     2007: ({"id": 2007 + 50_000_000}, "suspicious"),  # an implausible jump: rejected, cursor stays
 }
 DUPLICATE_PHOTOS = 2008  # lists the same photo twice: made the unique constraint fail
-JAVASCRIPT_URI = 2009  # stored raw, never rendered as a link (tests/test_report.py checks the report)
+JAVASCRIPT_URI = 2009  # stored raw, never rendered as a link (tests/test_report_hostile.py checks the report)
+OTHER_PORT_PHOTO = 2010  # a photo on an allowed host but another port: refused, decided as a skip with the reason
 
 
 def hostile_world():  # type: ignore[no-untyped-def]
@@ -52,6 +53,8 @@ def hostile_world():  # type: ignore[no-untyped-def]
         add(key, served=served)
     add(DUPLICATE_PHOTOS, photo_ids=[photo, photo])
     add(JAVASCRIPT_URI, served={"uri": "javascript:alert(document.domain)"})
+    odd = {"id": 990010, "url": "https://static.inaturalist.org:8443/photos/990010/square.jpg"}
+    add(OTHER_PORT_PHOTO, served={"photos": [odd], "observation_photos": [{"id": 1, "position": 0, "photo": odd}]})
     return world, species
 
 
@@ -65,6 +68,7 @@ def hostile(tmp_path: Path):  # type: ignore[no-untyped-def]
                          model=build_model("resnet18", len(labels)), labels=labels, input_size=32, resize_size=32)
     with SimServer(world) as sim:
         cfg = sim_config(tmp_path, sim, bundle.path)
+        cfg.platform.photo_hosts = ["static.inaturalist.org"]  # the default port only
         store = Store(cfg.database_path)
         yield sim, cfg, store, Classifier(bundle, threads=1)
         store.close()
@@ -80,7 +84,8 @@ def one_cycle(cfg: Config, store: Store, classifier: Classifier) -> tuple[CycleS
 
 def test_a_hostile_page_is_decided_in_one_cycle_and_each_bad_record_is_kept_with_its_reason(hostile) -> None:  # type: ignore[no-untyped-def]
     sim, cfg, store, classifier = hostile
-    good = {oid for oid in sim.world.observations if oid < 2000} | {DUPLICATE_PHOTOS, JAVASCRIPT_URI}
+    good = {oid for oid in sim.world.observations if oid < 2000} | {DUPLICATE_PHOTOS, JAVASCRIPT_URI,
+                                                                    OTHER_PORT_PHOTO}
     summary, key = one_cycle(cfg, store, classifier)
     assert summary.status == "ok", summary.errors
     with store.session() as s:
@@ -88,8 +93,12 @@ def test_a_hostile_page_is_decided_in_one_cycle_and_each_bad_record_is_kept_with
         rejected = list_rejected(s)
         cursor = get_cursor(s, key)
         dup_photos = list(s.scalars(select(PhotoRow.photo_id).where(PhotoRow.observation_id == DUPLICATE_PHOTOS)))
+        odd_photo = s.scalar(select(PhotoRow).where(PhotoRow.observation_id == OTHER_PORT_PHOTO))
+        odd_decision = s.scalar(select(DecisionRow).where(DecisionRow.observation_id == OTHER_PORT_PHOTO))
     assert good <= decided, f"undecided: {sorted(good - decided)}"
     assert len(dup_photos) == 1  # de-duplicated
+    assert odd_photo is not None and odd_photo.status == "refused" and "port 8443" in (odd_photo.error or "")
+    assert odd_decision is not None and odd_decision.kind == "skip" and "port 8443" in " ".join(odd_decision.reasons)
     assert summary.rejected == len(HOSTILE)
     assert len(rejected) == len(HOSTILE)
     for served, word in HOSTILE.values():

@@ -44,9 +44,9 @@ def first_page(cfg: Config) -> object:
 
 
 def test_a_dripping_answer_ends_at_the_whole_response_deadline(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with SimServer(world, faults=FaultPlan([FaultRule("GET /v1/observations", "drip", delay=0.05)])) as sim:
-        with pytest.raises(PlatformError, match="longer than 1 s"):
-            first_page(cfg_for(sim, tmp_path, timeout_seconds=1.0))
+    plan = FaultPlan([FaultRule("GET /v1/observations", "drip", delay=0.05)])
+    with SimServer(world, faults=plan) as sim, pytest.raises(PlatformError, match="longer than 1 s"):
+        first_page(cfg_for(sim, tmp_path, timeout_seconds=1.0))
 
 
 def test_an_oversized_answer_is_refused(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
