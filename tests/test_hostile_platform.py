@@ -75,7 +75,7 @@ def hostile(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def one_cycle(cfg: Config, store: Store, classifier: Classifier) -> tuple[CycleSummary, str]:
-    platform = create_platform(cfg, dry_run=True, store=store)
+    platform = create_platform(cfg, dry_run=True)
     try:
         return run_cycle(cfg, store, platform, classifier, dry_run=True), cursor_key(cfg, platform)
     finally:
