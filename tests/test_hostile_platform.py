@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.classifier import Classifier, build_model, save_bundle
 from bot.config import Config
 from bot.cycle import CycleSummary, cursor_key, run_cycle
+from bot.domain import RunMode
 from bot.platforms import create_platform
 from bot.sim.model import SimObservation
 from bot.sim.server import SimServer
@@ -77,7 +78,7 @@ def hostile(tmp_path: Path):  # type: ignore[no-untyped-def]
 def one_cycle(cfg: Config, store: Store, classifier: Classifier) -> tuple[CycleSummary, str]:
     platform = create_platform(cfg, dry_run=True)
     try:
-        return run_cycle(cfg, store, platform, classifier, dry_run=True), cursor_key(cfg, platform)
+        return run_cycle(cfg, store, platform, classifier, mode=RunMode.DRY_RUN), cursor_key(cfg, platform)
     finally:
         platform.close()
 
