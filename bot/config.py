@@ -90,9 +90,24 @@ class ModelConfig:
     tencrop: bool = False
 
 
+CUTOFF_SOURCES = ("config", "bundle")
+FALLBACK_RULES = ("summed", "common-ancestor")
+
+
 @dataclass
 class DecisionConfig:
+    """The decision rule's settings; `decide` reads nothing else (per-rank cutoffs fall back to `cutoff`)."""
+
     cutoff: float = 0.30
+    species_cutoff: float | None = None
+    genus_cutoff: float | None = None
+    family_cutoff: float | None = None
+    cutoffs: str = "config"  # "config": the numbers here; "bundle": the ones `plantbot calibrate` stored
+    target_precision: float = 0.9  # what `calibrate` and `cutoffs suggest` aim the per-rank cutoffs at
+    min_decided: int = 30  # fewest decided held-out observations per rank for calibrate to set a cutoff
+    live_min_outcomes: int = 50  # fewest decided live outcomes per rank before the audit suggests a cutoff
+    fallback: str = "summed"  # "summed" (genus/family sums) or "common-ancestor" (iNaturalist's rule)
+    ancestor_threshold: float = 0.78  # common-ancestor: the rolled-up score the proposed taxon needs
     fallback_ranks: list[str] = field(default_factory=lambda: ["genus", "family"])
     skip_captive: bool = True
     top_k: int = 5
@@ -103,6 +118,11 @@ class DecisionConfig:
     flora_place_id: int | None = None  # flora = "place": default [platform] place_id
     flora_place_name: str = ""  # shown as "not recorded in <name>"; default "place <id>" or the file's name
     flora_max_requests: int = 20  # per refresh (500 taxa a page); a larger place fails and keeps the old list
+
+    def cutoff_for(self, rank: str) -> float:
+        """The cutoff of one rank: its own key when set, else the shared `cutoff`."""
+        own = {"species": self.species_cutoff, "genus": self.genus_cutoff, "family": self.family_cutoff}.get(rank)
+        return self.cutoff if own is None else own
 
 
 @dataclass
@@ -330,7 +350,16 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
            f"[model] dtype: {m.dtype!r} is not auto, float32, bfloat16 or float16")
     _check(m.device == "auto" or m.device == "cpu" or m.device.startswith(("cuda", "mps")), where,
            f"[model] device: {m.device!r} is not auto, cpu or cuda[:N]")
-    _check(0.0 < d.cutoff <= 1.0, where, f"[decision] cutoff: {d.cutoff} is not in (0, 1]")
+    for key in ("cutoff", "species_cutoff", "genus_cutoff", "family_cutoff", "ancestor_threshold"):
+        value = getattr(d, key)
+        _check(value is None or 0.0 < value <= 1.0, where, f"[decision] {key}: {value} is not in (0, 1]")
+    _check(0.0 < d.target_precision < 1.0, where,
+           f"[decision] target_precision: {d.target_precision} is not in (0, 1)")
+    _check(d.cutoffs in CUTOFF_SOURCES, where, f"[decision] cutoffs: {d.cutoffs!r} is not config or bundle")
+    _check(d.fallback in FALLBACK_RULES, where,
+           f"[decision] fallback: {d.fallback!r} is not summed or common-ancestor")
+    _check(d.min_decided >= 1 and d.live_min_outcomes >= 1, where,
+           "[decision] min_decided and live_min_outcomes: must be >= 1")
     _check(all(r in ("genus", "family") for r in d.fallback_ranks), where,
            "[decision] fallback_ranks: only \"genus\" and \"family\" are allowed")
     _check(d.top_k >= 1, where, "[decision] top_k: must be >= 1")

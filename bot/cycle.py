@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference
+from bot.decide import NO_LOADABLE_PHOTO, decide, skip_before_inference, with_bundle_cutoffs
 from bot.domain import (
     CycleStatus,
     Decision,
@@ -113,6 +113,7 @@ class CycleRunner:
         self.cfg, self.store, self.platform, self.classifier = cfg, store, platform, classifier
         self.bundle = classifier.bundle
         self.mode = mode
+        self.decision_cfg = with_bundle_cutoffs(cfg.decision, self.bundle.cutoffs)
         self.logins = [x for x in (cfg.posting.account_login, *cfg.review.moderators) if x]
         self.summary = CycleSummary(dry_run=mode.dry_run, mode=mode, dtype=classifier.dtype_name)
         self.media_budget = MediaBudget.from_config(cfg, StoreMediaLedger(store))
@@ -249,14 +250,14 @@ class CycleRunner:
                 decision = self._decide(obs, predictions.get(obs.id))
                 if decision.reasons == (NO_LOADABLE_PHOTO,):
                     errors = "; ".join(r.error or r.status for r in results.get(obs.id, []))
-                    decision = Decision(obs.id, DecisionKind.SKIP, reasons=(NO_LOADABLE_PHOTO, errors))
+                    decision = replace(decision, reasons=(NO_LOADABLE_PHOTO, errors))
                 self._store_decision(db, decision)
         if budget_spent:
             raise BudgetExhausted(budget_spent)  # stop polling: new observations would only wait too
 
     def _decide(self, obs: Observation, prediction: ObservationPrediction | None) -> Decision:
         """The rule, on probabilities weighted by the local flora first when one is configured."""
-        d = self.cfg.decision
+        d = self.decision_cfg
         if self.flora is None or prediction is None or not prediction.n_photos:
             return decide(prediction, self.bundle.labels, obs, d, self.logins)
         weighted = apply_flora(prediction.probs, self.bundle.labels, self.flora.taxon_ids, weight=d.flora_weight,
@@ -268,8 +269,10 @@ class CycleRunner:
     def _store_decision(self, db: Session, decision: Decision) -> None:
         decision_id = records.record_decision(
             db, decision, model_name=self.bundle.name, model_version=self.bundle.version,
-            cutoff=self.cfg.decision.cutoff, mode=self.mode, dry_run=self.mode.dry_run,
-            status=decision_status(decision.kind, self.mode), cycle_id=self.summary.cycle_id)
+            cutoff=self.decision_cfg.cutoff if decision.cutoff is None else decision.cutoff,
+            mode=self.mode, dry_run=self.mode.dry_run,
+            status=decision_status(decision.kind, self.mode), cycle_id=self.summary.cycle_id,
+            temperature=self.bundle.temperature)
         if decision_id is None:
             return
         self.summary.decided += 1

@@ -216,6 +216,8 @@ class Decision:
     flora: str | None = None  # the local flora applied before the rule (its source), None: none
     flora_name: str | None = None  # the place it stands for ("not recorded in <flora_name>")
     flora_removed: tuple[Ranked, ...] = ()  # species of the unweighted top-k outside that flora
+    cutoff: float | None = None  # the cutoff the proposal (or, abstaining, the species) was held to
+    rule: str = ""  # the rule's name and version, e.g. "summed/2"
 
 
 class RunMode(StrEnum):

@@ -108,12 +108,33 @@ def test_cutoff_curve_by_number_of_photos(result: dict) -> None:
     assert curve_point(curve, "4+", 0.3) == (None, None, 1.0)
 
 
-def test_decision_rule_outcome(result: dict) -> None:
-    rule = result["rule"]
+def test_model_rule_outcome(result: dict) -> None:
+    rule = result["model_rule"]
     assert rule["species"] == {"count": 3, "precision": 1.0}
     assert rule["genus"] == {"count": 1, "precision": 0.0}
     assert rule["family"] == {"count": 1, "precision": 0.0}
     assert rule["abstain"] == {"count": 1}
+
+
+def test_the_daemons_rule_never_proposes_a_taxon_without_a_platform_id(result: dict) -> None:
+    """LABELS have no genus or family taxon ids: the daemon cannot post G1 on o3 nor F1 on o6."""
+    rule = result["rule"]
+    assert rule["rule"] == "summed/2" and rule["cutoffs"] == {"species": 0.3, "genus": 0.3, "family": 0.3}
+    assert (rule["species"]["count"], rule["species"]["precision"]) == (3, 1.0)
+    assert rule["species"]["interval"] == pytest.approx((0.4385, 1.0), abs=1e-4)  # Wilson, 3 of 3
+    assert (rule["genus"]["count"], rule["family"]["count"], rule["abstain"]["count"]) == (0, 0, 3)
+
+
+def test_the_daemons_rule_with_taxon_ids_matches_the_model_view() -> None:
+    genus_ids = {"G1": 11, "G2": 12, "G3": 13, "G4": 14, "G5": 15}
+    family_ids = {"F1": 21, "F2": 22, "F3": 23, "F4": 24}
+    labels = [Label(i, 100 + i, n, "species", genus_ids[g], g, family_ids[f], f) for i, (n, g, f) in enumerate(TAXA)]
+    probs, truth, obs = photo_arrays()
+    rule = metrics.summary(probs, truth, obs, labels, cutoff=0.30, targets=())["rule"]
+    assert (rule["species"]["count"], rule["species"]["precision"]) == (3, 1.0)
+    assert (rule["genus"]["count"], rule["genus"]["precision"]) == (1, 0.0)  # o3: G1, truth G2
+    assert (rule["family"]["count"], rule["family"]["precision"]) == (1, 0.0)  # o6: F1, truth F2
+    assert rule["abstain"]["count"] == 1
 
 
 def test_decision_rule_at_a_lower_cutoff() -> None:

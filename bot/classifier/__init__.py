@@ -11,6 +11,7 @@ from bot.classifier.bundle import (
     read_labels,
     save_bundle,
 )
+from bot.classifier.calibration import photo_probabilities, probabilities
 from bot.classifier.infer import (
     Classifier,
     cpu_count,
@@ -35,6 +36,8 @@ __all__ = [
     "load_bundle",
     "load_model",
     "make_transform",
+    "photo_probabilities",
+    "probabilities",
     "read_labels",
     "reference_predict",
     "resolve_device",

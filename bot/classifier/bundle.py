@@ -25,7 +25,9 @@ from bot.errors import BundleError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LABELS_HEADER = ["index", "taxon_id", "name", "rank", "genus_taxon_id", "genus", "family_taxon_id", "family"]
-_TOML_KEYS = {"name", "version", "arch", "weights", "input_size", "resize_size", "mean", "std", "meta"}
+_TOML_KEYS = {"name", "version", "arch", "weights", "input_size", "resize_size", "mean", "std", "meta",
+              "temperature", "calibration", "cutoffs"}
+CUTOFF_RANKS = ("species", "genus", "family")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class ModelBundle:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     labels: list[Label]
+    temperature: float | None = None  # logits are divided by it before the softmax (`plantbot calibrate`)
+    calibration: dict[str, Any] | None = None  # how the temperature and cutoffs were found (set, size, date)
+    cutoffs: dict[str, float] | None = None  # per-rank cutoffs for a target precision (`cutoffs = "bundle"`)
 
     @property
     def weights_path(self) -> Path:
@@ -165,6 +170,33 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise BundleError(f"{path}: resize_size ({out['resize_size']}) is smaller than input_size")
     out["mean"] = _triple(raw, "mean", IMAGENET_MEAN, path, positive=False)
     out["std"] = _triple(raw, "std", IMAGENET_STD, path, positive=True)
+    out.update(_calibration(raw, path))
+    return out
+
+
+def _calibration(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The optional keys `plantbot calibrate` writes: temperature, [calibration], [cutoffs]."""
+    out: dict[str, Any] = {}
+    t = raw.get("temperature")
+    if t is not None:
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
+            raise BundleError(f"{path}: temperature must be a positive number, got {t!r}")
+        out["temperature"] = float(t)
+    info = raw.get("calibration")
+    if info is not None:
+        if not isinstance(info, dict):
+            raise BundleError(f"{path}: [calibration] must be a table")
+        out["calibration"] = dict(info)
+    cutoffs = raw.get("cutoffs")
+    if cutoffs is not None:
+        if not isinstance(cutoffs, dict):
+            raise BundleError(f"{path}: [cutoffs] must be a table")
+        for rank, value in cutoffs.items():
+            if rank not in CUTOFF_RANKS:
+                raise BundleError(f"{path}: [cutoffs] {rank}: not one of {', '.join(CUTOFF_RANKS)}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise BundleError(f"{path}: [cutoffs] {rank}: must be a number in (0, 1], got {value!r}")
+        out["cutoffs"] = {rank: float(v) for rank, v in cutoffs.items()}
     return out
 
 

@@ -24,6 +24,7 @@ from torchvision.transforms import v2
 
 from bot.classifier import tensor_decode
 from bot.classifier.bundle import ModelBundle, build_model, check_state_dict, load_bundle, read_weights
+from bot.classifier.calibration import photo_probabilities, probabilities
 from bot.classifier.precision import CHOICES, DTYPES, resolve_dtype
 from bot.config import Config, check_model_path
 from bot.domain import ObservationPrediction
@@ -175,13 +176,27 @@ class Classifier:
     def decode(self, data: bytes) -> PIL.Image.Image:
         return decode_photo(data, self.bundle)
 
+    @property
+    def temperature(self) -> float | None:
+        """The bundle's calibration: every softmax divides the logits by it (None: uncalibrated)."""
+        return self.bundle.temperature
+
     def predict_photos(self, images: Sequence[PhotoInput]) -> np.ndarray:
         """[n, n_labels] probabilities; a photo that fails to decode gets a row of NaN (see last_errors)."""
         items = [((0, i), img) for i, img in enumerate(images)]
         out = np.full((len(items), self.bundle.num_classes), np.nan, dtype=np.float64)
         self.last_errors = {}
-        for (_, i), probs in self._run(items):
-            out[i] = probs
+        for (_, i), logits in self._run(items):
+            out[i] = photo_probabilities(logits, self.temperature)
+        return out
+
+    def predict_photo_logits(self, images: Sequence[PhotoInput]) -> np.ndarray:
+        """[n, crops, n_labels] raw logits (for calibration); NaN for photos that fail to decode."""
+        items = [((0, i), img) for i, img in enumerate(images)]
+        out = np.full((len(items), self.crops, self.bundle.num_classes), np.nan, dtype=np.float64)
+        self.last_errors = {}
+        for (_, i), logits in self._run(items):
+            out[i] = logits
         return out
 
     def predict_observations(
@@ -192,7 +207,8 @@ class Classifier:
         sums: dict[int, np.ndarray] = {}
         counts: dict[int, int] = {}
         self.last_errors = {}
-        for (obs_id, _), probs in self._run(items):
+        for (obs_id, _), logits in self._run(items):
+            probs = photo_probabilities(logits, self.temperature)
             if obs_id in sums:
                 sums[obs_id] += probs
                 counts[obs_id] += 1
@@ -219,9 +235,13 @@ class Classifier:
         return self._load(item)
 
     def classify_prepared(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
-        """[n, n_labels] float64 probabilities (averaged over crops) of photos made by `prepare`."""
-        probs = self.forward_probs(torch.cat(list(tensors)))
-        return probs.reshape(len(tensors), self.crops, -1).mean(axis=1, dtype=np.float64)
+        """[n, n_labels] float64 probabilities (each crop's softmax at the bundle's temperature, then
+        the mean over crops) of photos made by `prepare`."""
+        return photo_probabilities(self.prepared_logits(tensors), self.temperature)
+
+    def prepared_logits(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
+        """[n, crops, n_labels] logits of photos made by `prepare`."""
+        return self.forward_logits(torch.cat(list(tensors))).reshape(len(tensors), self.crops, -1)
 
     # -- the pipeline ---------------------------------------------------------------------------
 
@@ -232,7 +252,7 @@ class Classifier:
         return x if self.tencrop else x.unsqueeze(0)
 
     def _run(self, items: list[tuple[tuple[int, int], PhotoInput]]) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
-        """Yields (key, probabilities averaged over crops) per photo that loaded, in input order."""
+        """Yields (key, logits [crops, n_labels]) per photo that loaded, in input order."""
         if not items:
             return
         if self.decode_with == "torchvision":
@@ -326,10 +346,14 @@ class Classifier:
 
     def _flush(self, batch: list[torch.Tensor], keys: list[tuple[int, int]]
                ) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
-        yield from zip(keys, self.classify_prepared(batch), strict=True)
+        yield from zip(keys, self.prepared_logits(batch), strict=True)
 
     def forward_probs(self, x: torch.Tensor) -> np.ndarray:
-        """Softmax of the model on rows (uint8 crops, normalised here, or preprocessed floats).
+        """Probabilities of the model on rows: softmax(logits / the bundle's temperature)."""
+        return probabilities(self.forward_logits(x), self.temperature)
+
+    def forward_logits(self, x: torch.Tensor) -> np.ndarray:
+        """The model's float32 logits on rows (uint8 crops, normalised here, or preprocessed floats).
 
         On CUDA out-of-memory the batch halves, stays halved, and the run goes on.
         """
@@ -362,8 +386,7 @@ class Classifier:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self.autocast():
             logits = self.model(x)
-            probs = torch.softmax(logits.float(), dim=1)
-        return probs.cpu().numpy()
+        return logits.float().cpu().numpy()
 
     def autocast(self) -> Any:
         """The one place the reduced precision applies: the model's forward pass under autocast."""
@@ -373,12 +396,13 @@ class Classifier:
 
 
 def reference_predict(bundle: ModelBundle, images: Sequence[PIL.Image.Image]) -> np.ndarray:
-    """The plain definition: fp32, CPU, one photo at a time, single centre crop; [n, n_labels]."""
+    """The plain definition: fp32, CPU, one photo at a time, single centre crop, the bundle's
+    temperature; [n, n_labels]."""
     model = load_model(bundle, "cpu")
     transform = make_transform(bundle)
     rows = []
     with torch.inference_mode():
         for image in images:
             x = transform(image.convert("RGB")).unsqueeze(0)
-            rows.append(torch.softmax(model(x), dim=1)[0].numpy().astype(np.float64))
+            rows.append(probabilities(model(x)[0].numpy(), bundle.temperature))
     return np.stack(rows) if rows else np.zeros((0, bundle.num_classes))

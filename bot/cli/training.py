@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,8 @@ def train_cmd(manifest: Path, labels: Path | None, out: Path, arch: str, init: P
               help="labels.csv (name, genus, family) that --predictions names refer to.")
 @click.option("--tencrop/--no-tencrop", default=None, help="Average ten crops per photo (default: config).")
 @click.option("--cutoff", type=click.FloatRange(0, 1), default=None,
-              help="Cutoff of the decision rule (default: the config's [decision] cutoff).")
+              help="The shared cutoff of the decision rule (default: the config's [decision] cutoff; "
+                   "the config's per-rank cutoffs still apply).")
 @click.option("--target-precision", "targets", type=click.FloatRange(0, 1), multiple=True,
               help="Report the lowest cutoff reaching this precision (repeatable; default 0.8 and 0.9).")
 @click.option("--device", default=None, help="auto, cpu, cuda (default: the config's [model] device).")
@@ -121,10 +123,11 @@ def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: 
         raise UsageError("give BUNDLE and MANIFEST, or --predictions FILE --labels labels.csv")
     from bot.training.evaluate import EvalOptions, evaluate
 
+    decision = cfg.decision if cutoff is None else replace(cfg.decision, cutoff=cutoff)
     result = evaluate(EvalOptions(
         bundle=bundle, manifest=manifest, out=out,
         tencrop=cfg.model.tencrop if tencrop is None else tencrop,
-        cutoff=cfg.decision.cutoff if cutoff is None else cutoff,
+        cutoff=decision.cutoff, decision=decision,
         targets=targets or (0.8, 0.9), device=device or cfg.model.device,
         batch_size=batch_size or cfg.model.batch_size, dtype=dtype or cfg.model.dtype, progress=not no_progress,
         flora=flora, flora_weight=cfg.decision.flora_weight if flora_weight is None else flora_weight,
@@ -132,20 +135,28 @@ def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: 
     _echo_result(result, out)
 
 
-def _echo_result(result: dict, out: Path) -> None:  # type: ignore[type-arg]
-    """The headline numbers, the rule's outcome and where the report is."""
-    rule = result["rule"]
-
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{100 * v:.1f}%"
-
+def _echo_result(result: dict[str, Any], out: Path) -> None:
+    """The headline numbers, the rule's outcome, calibration, notes and where the report is."""
     precision = f", {result['dtype']}" if "dtype" in result else ""  # none for --predictions
     click.echo(f"{result['observations']} observations ({result['photos']} photos{precision}): "
                f"top-1 {pct(result['top1'])}, "
                f"top-5 {pct(result['top5'])}, genus {pct(result['genus_top1'])}, family {pct(result['family_top1'])}")
-    click.echo(f"rule at cutoff {rule['cutoff']:.2f}: " + ", ".join(
-        f"{k} {rule[k]['count']} ({pct(rule[k]['precision'])} right)" for k in ("species", "genus", "family"))
-        + f", abstain {rule['abstain']['count']}")
+    if "rule" in result:
+        for line in rule_lines(result["rule"]):
+            click.echo(line)
+    else:  # another system's predictions: the model-only view (no bundle, no daemon rule)
+        rule = result["model_rule"]
+        click.echo(f"model-only rule at cutoff {rule['cutoff']:.2f}: " + ", ".join(
+            f"{k} {rule[k]['count']} ({pct(rule[k]['precision'])} right)" for k in ("species", "genus", "family"))
+            + f", abstain {rule['abstain']['count']}")
+    cal = result.get("calibration")
+    if cal:
+        text = (f"calibration: ECE {num(cal['uncalibrated']['ece'])}, NLL {num(cal['uncalibrated']['nll'])} "
+                "uncalibrated")
+        if "calibrated" in cal:
+            text += (f"; ECE {num(cal['calibrated']['ece'])}, NLL {num(cal['calibrated']['nll'])} "
+                     f"at the bundle's temperature {cal['temperature']:.3f}")
+        click.echo(text)
     for note in result.get("notes", []):
         click.echo(f"note: {note}")
     if "flora" in result:
@@ -164,6 +175,26 @@ def flora_text(fl: dict[str, Any]) -> str:
             f"coverage {pct(fl[key]['species_coverage'])}, top-1 {pct(fl[key]['top1'])}"
             for key, name in (("off", "off"), ("on", "on"), ("renormalised", "renormalised"))]
     return "\n".join([head, *rows])
+
+
+def pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
+
+
+def num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def rule_lines(rule: dict[str, Any]) -> list[str]:
+    """The daemon's rule on the set: cutoffs, then count and precision (Wilson 95%) per rank."""
+    cuts = ", ".join(f"{r} {c:.3f}" for r, c in rule["cutoffs"].items())
+    lines = [f"rule {rule['rule']} (cutoffs {cuts}):"]
+    for k in ("species", "genus", "family"):
+        ci = rule[k].get("interval")
+        band = f", 95% CI {pct(ci[0])}-{pct(ci[1])}" if ci else ""
+        lines.append(f"  {k}: {rule[k]['count']} proposed, {pct(rule[k]['precision'])} right{band}")
+    lines.append(f"  abstain: {rule['abstain']['count']}")
+    return lines
 
 
 def register(group: click.Group) -> None:

@@ -98,7 +98,9 @@ class DecisionRow(Base):
     n_photos: Mapped[int] = mapped_column(Integer, default=0)
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[str] = mapped_column(String(100))
-    cutoff: Mapped[float] = mapped_column(Float, default=0.3)
+    cutoff: Mapped[float] = mapped_column(Float, default=0.3)  # the cutoff the decision was held to
+    rule: Mapped[str | None] = mapped_column(String(40))  # the rule and its version, e.g. "summed/2"
+    temperature: Mapped[float | None] = mapped_column(Float)  # the bundle's calibration, None: uncalibrated
     dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
     mode: Mapped[str] = mapped_column(String(20), default="dry-run")
     status: Mapped[str] = mapped_column(String(20), default=DecisionStatus.RECORDED, index=True)

@@ -158,7 +158,8 @@ def undecided_ids(s: Session, platform: str, max_attempts: int, limit: int = 100
 
 
 def record_decision(s: Session, decision: Decision, *, model_name: str, model_version: str, cutoff: float,
-                    mode: str, dry_run: bool, status: DecisionStatus, cycle_id: int | None) -> int | None:
+                    mode: str, dry_run: bool, status: DecisionStatus, cycle_id: int | None,
+                    temperature: float | None = None) -> int | None:
     """Adds the decision and its top-k unless this observation already has one for this model version."""
     existing = s.scalar(select(DecisionRow.id).where(
         DecisionRow.observation_id == decision.observation_id, DecisionRow.model_name == model_name,
@@ -170,7 +171,8 @@ def record_decision(s: Session, decision: Decision, *, model_name: str, model_ve
         taxon_id=decision.taxon_id, taxon_name=decision.taxon_name, rank=decision.rank, score=decision.score,
         reasons=list(decision.reasons), n_photos=decision.n_photos, model_name=model_name,
         model_version=model_version, cutoff=cutoff, dry_run=dry_run, mode=mode, status=status,
-        created_at=utcnow(), flora=decision.flora, flora_name=decision.flora_name,
+        created_at=utcnow(), rule=decision.rule or None, temperature=temperature,
+        flora=decision.flora, flora_name=decision.flora_name,
         flora_removed=[{"taxon_id": r.taxon_id, "name": r.name, "prob": r.prob} for r in decision.flora_removed]
         if decision.flora else None,
     )

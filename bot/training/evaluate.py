@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bot.classifier import Classifier, ModelBundle, load_bundle
+from bot.classifier import Classifier, ModelBundle, load_bundle, photo_probabilities
+from bot.config import DecisionConfig
+from bot.decide import with_bundle_cutoffs
 from bot.domain import Label
 from bot.errors import UsageError
 from bot.flora import read_flora_file
-from bot.training import metrics
+from bot.training import calibration, metrics
 from bot.training.data import manifest_photos
 from bot.training.flora_metrics import flora_comparison
 from bot.training.plots import write_report
@@ -43,6 +45,19 @@ class EvalOptions:
     progress: bool = True
     flora: Path | None = None  # a flora file: the rule is also measured with it (see flora_metrics)
     flora_weight: float = 0.0
+    decision: DecisionConfig | None = None  # the config's rule settings; None: one `cutoff` for all ranks
+
+
+@dataclass
+class LabelledLogits:
+    """A manifest run through the bundle: one row per photo that loaded."""
+
+    logits: np.ndarray  # [photos, crops, labels]
+    truth: np.ndarray  # [photos] label index
+    observation_ids: list[str]
+    photos_failed: int
+    unknown: int
+    dtype: str = "float32"  # the forward pass's precision
 
 
 def _read(path: Path) -> bytes:
@@ -53,53 +68,82 @@ def _read(path: Path) -> bytes:
         return b""  # the classifier records it as a failed photo
 
 
-def predict_paths(classifier: Classifier, paths: Sequence[Path], progress: bool = True) -> np.ndarray:
-    """[n, n_labels] photo probabilities; rows of NaN for photos that cannot be read or decoded."""
+def predict_paths(classifier: Classifier, paths: Sequence[Path], progress: bool = True,
+                  title: str = "evaluate") -> np.ndarray:
+    """[n, crops, n_labels] photo logits; NaN for photos that cannot be read or decoded."""
     chunk = max(64, classifier.batch_size * 4)
-    out = np.full((len(paths), classifier.bundle.num_classes), np.nan)
-    with Progress(TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    out = np.full((len(paths), classifier.crops, classifier.bundle.num_classes), np.nan)
+    with Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   disable=not progress) as bar:
         task = bar.add_task("photos", total=len(paths))
         for start in range(0, len(paths), chunk):
             batch = [_read(p) for p in paths[start:start + chunk]]
-            out[start:start + len(batch)] = classifier.predict_photos(batch)
+            out[start:start + len(batch)] = classifier.predict_photo_logits(batch)
             bar.update(task, advance=len(batch))
     return out
 
 
-def evaluate(opts: EvalOptions) -> dict[str, Any]:
-    """Runs the bundle on the manifest and writes metrics.json, the PNG figures and index.html."""
-    bundle = load_bundle(opts.bundle)
-    photos = manifest_photos(opts.manifest, bundle.labels)
+def manifest_logits(bundle: ModelBundle, manifest: Path, *, device: str, batch_size: int, tencrop: bool,
+                    progress: bool, title: str = "evaluate", dtype: str = "float32") -> LabelledLogits:
+    """Runs the bundle's network on the manifest's photos (those whose label the bundle has)."""
+    photos = manifest_photos(manifest, bundle.labels)
     if photos.unknown_labels:
         log.warning("%d photo(s) left out: their label is not in the bundle (%s)",
                     sum(photos.unknown_labels.values()), ", ".join(sorted(photos.unknown_labels)[:5]))
     if not photos.paths:
-        raise UsageError(f"manifest {opts.manifest}: no photo with a label of the bundle")
-    classifier = Classifier(bundle, device=opts.device, batch_size=opts.batch_size, tencrop=opts.tencrop,
-                            dtype=opts.dtype)
-    probs = predict_paths(classifier, photos.paths, opts.progress)
-    ok = ~np.isnan(probs).any(axis=1)
+        raise UsageError(f"manifest {manifest}: no photo with a label of the bundle")
+    classifier = Classifier(bundle, device=device, batch_size=batch_size, tencrop=tencrop, dtype=dtype)
+    logits = predict_paths(classifier, photos.paths, progress, title)
+    ok = ~np.isnan(logits).any(axis=(1, 2))
     if not ok.any():
-        raise UsageError(f"manifest {opts.manifest}: none of its {len(ok)} photos could be read")
-    truth = np.asarray(photos.targets)[ok]
-    obs_ids = [o for o, keep in zip(photos.observation_ids, ok, strict=True) if keep]
-    result = metrics.summary(probs[ok], truth, obs_ids, bundle.labels, opts.cutoff, opts.targets)
-    result.update(_context(bundle, opts, photos_failed=int((~ok).sum()),
-                           unknown=sum(photos.unknown_labels.values())))
-    result["dtype"] = classifier.dtype_name
+        raise UsageError(f"manifest {manifest}: none of its {len(ok)} photos could be read")
+    return LabelledLogits(logits=logits[ok], truth=np.asarray(photos.targets, dtype=np.int64)[ok],
+                          observation_ids=[o for o, keep in zip(photos.observation_ids, ok, strict=True) if keep],
+                          photos_failed=int((~ok).sum()), unknown=sum(photos.unknown_labels.values()),
+                          dtype=classifier.dtype_name)
+
+
+def evaluate(opts: EvalOptions) -> dict[str, Any]:
+    """Runs the bundle on the manifest and writes metrics.json, the PNG figures and index.html.
+
+    Probabilities are the daemon's: softmax(logits / the bundle's temperature); `rule` is the
+    daemon's rule with the config's settings (and the bundle's cutoffs under `cutoffs = "bundle"`).
+    """
+    bundle = load_bundle(opts.bundle)
+    data = manifest_logits(bundle, opts.manifest, device=opts.device, batch_size=opts.batch_size,
+                           tencrop=opts.tencrop, progress=opts.progress, dtype=opts.dtype)
+    decision = with_bundle_cutoffs(opts.decision or DecisionConfig(cutoff=opts.cutoff), bundle.cutoffs)
+    probs = photo_probabilities(data.logits, bundle.temperature)
+    result = metrics.summary(probs, data.truth, data.observation_ids, bundle.labels, opts.cutoff, opts.targets,
+                             decision)
+    result["calibration"] = calibration_report(data, bundle.temperature)
+    result.update(_context(bundle, opts, photos_failed=data.photos_failed, unknown=data.unknown))
+    result["dtype"] = data.dtype
     if opts.flora is not None:
-        obs_probs, obs_truth, _, _ = metrics.average_by_observation(probs[ok], truth, obs_ids)
+        obs_probs, obs_truth, _, _ = metrics.average_by_observation(probs, data.truth, data.observation_ids)
         result["flora"] = flora_comparison(obs_probs, obs_truth, bundle.labels, opts.cutoff,
                                            set(read_flora_file(opts.flora)), opts.flora_weight, str(opts.flora))
     write_outputs(opts.out, result, bundle.labels)
     return result
 
 
+def calibration_report(data: LabelledLogits, temperature: float | None) -> dict[str, Any]:
+    """ECE (15 bins), NLL and the reliability diagram's bins, without and with the bundle's temperature."""
+    group, ids = calibration.group_index(data.observation_ids)
+    truth = np.zeros(len(ids), dtype=np.int64)
+    truth[group] = data.truth
+    plain = calibration.observation_probs(data.logits, group, len(ids), None)
+    out: dict[str, Any] = {"temperature": temperature, "uncalibrated": calibration.calibration_numbers(plain, truth)}
+    if temperature is not None:
+        scaled = calibration.observation_probs(data.logits, group, len(ids), temperature)
+        out["calibrated"] = calibration.calibration_numbers(scaled, truth)
+    return out
+
+
 def _context(bundle: ModelBundle, opts: EvalOptions, photos_failed: int, unknown: int) -> dict[str, Any]:
     return {
         "model": {"name": bundle.name, "version": bundle.version, "arch": bundle.arch,
-                  "input_size": bundle.input_size},
+                  "input_size": bundle.input_size, "temperature": bundle.temperature, "cutoffs": bundle.cutoffs},
         "manifest": str(opts.manifest),
         "tencrop": opts.tencrop,
         "photos_failed": photos_failed,

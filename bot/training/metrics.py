@@ -8,11 +8,14 @@ index of each row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from bot.config import FALLBACK_RULES, DecisionConfig
 from bot.domain import Label
+from bot.training import rules
 
 CUTOFFS: tuple[float, ...] = tuple(round(i * 0.05, 2) for i in range(20))  # 0.00 .. 0.95
 PHOTO_GROUPS: tuple[str | int, ...] = ("all", 1, 2, 3, "4+")
@@ -126,10 +129,11 @@ def curve_from_hits(top_prob: np.ndarray, hit1: np.ndarray, hit5: np.ndarray, n_
 
 
 def rule_outcome(probs: np.ndarray, truth: np.ndarray, labels: Sequence[Label], cutoff: float) -> dict[str, Any]:
-    """The bot's decision rule at `cutoff`: species if the best species clears it, else the best
-    genus (summed), else the best family, else abstain; count and precision per kind.
+    """The model-only view of the rule (`model_rule` in metrics.json): species if the best species
+    clears `cutoff`, else the best genus (summed), else the best family, else abstain.
 
     The model is judged here, not the taxon mapping: a label without a platform taxon id still counts.
+    What the daemon would do is `rules.rule_outcome` (the `rule` key).
     """
     truth = np.asarray(truth, dtype=np.int64)
     n = len(truth)
@@ -226,8 +230,14 @@ def summary(
     labels: Sequence[Label],
     cutoff: float,
     targets: Sequence[float],
+    decision: DecisionConfig | None = None,
 ) -> dict[str, Any]:
-    """Every key of metrics.json from photo-level probabilities."""
+    """Every key of metrics.json from photo-level probabilities.
+
+    `rule` is the daemon's own rule with `decision` (default: one `cutoff` for every rank);
+    `fallbacks` the same rule with each fallback; `model_rule` the model-only view at `cutoff`.
+    """
+    decision = decision or DecisionConfig(cutoff=cutoff)
     photo_truth = np.asarray(photo_truth, dtype=np.int64)
     probs, truth, n_photos, _ = average_by_observation(photo_probs, photo_truth, observation_ids)
     hit1, hit5 = topk_hits(probs, truth, 1), topk_hits(probs, truth, 5)
@@ -246,7 +256,10 @@ def summary(
         "family_top1": rank_top1(probs, truth, labels, "family"),
         "chance_top1": 1.0 / len(labels) if labels else None,
         "cutoff_curve": curve,
-        "rule": rule_outcome(probs, truth, labels, cutoff),
+        "rule": rules.rule_outcome(probs, truth, n_photos, labels, decision),
+        "fallbacks": {f: rules.rule_outcome(probs, truth, n_photos, labels, replace(decision, fallback=f))
+                      for f in FALLBACK_RULES},
+        "model_rule": rule_outcome(probs, truth, labels, cutoff),
         "target_cutoffs": target_cutoffs(curve, targets),
         "by_photos": by_photos(hit1, hit5, n_photos),
         "confusion": sparse_confusion(truth, best, labels),

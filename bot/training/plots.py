@@ -18,6 +18,28 @@ from bot.training.metrics import PHOTO_GROUPS  # noqa: E402
 
 CUTOFF_PNG = "cutoff_curve.png"
 CONFUSION_PNG = "confusion_matrix.png"
+RELIABILITY_PNG = "reliability.png"
+
+
+def plot_reliability(cal: dict[str, Any], path: Path) -> None:
+    """Reliability diagram: accuracy against mean top-label confidence per bin, before and after the
+    bundle's temperature; the diagonal is a probability that means what it says."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    for key, name in (("uncalibrated", "uncalibrated"), ("calibrated", f"T = {cal.get('temperature') or 1:.3f}")):
+        if key not in cal:
+            continue
+        bins = [b for b in cal[key]["reliability"] if b["count"]]
+        ece = cal[key]["ece"]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
+                label=f"{name} (ECE {ece:.3f})" if ece is not None else name)
+    ax.set(title="Reliability (15 bins, per observation)", xlabel="mean top probability in bin",
+           ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 LOW_SUPPORT = 10  # an accuracy resting on fewer kept observations is drawn hollow, its count shown
@@ -129,11 +151,20 @@ def render_index(result: dict[str, Any]) -> str:
     keys = ["photos", "observations", "top1", "top5", "photo_top1", "photo_top5", "genus_top1", "family_top1",
             "chance_top1", "photos_failed", "photos_unknown_label"]
     numbers = "".join(f"<tr><th>{k}</th><td>{_fmt(result.get(k))}</td></tr>" for k in keys if k in result)
-    rule = result.get("rule", {})
+    rule = result.get("rule") or result.get("model_rule", {})  # --predictions: the model-only view
     rule_rows = "".join(
         f"<tr><th>{kind}</th><td>{_fmt(rule.get(kind, {}).get('count'))}</td>"
-        f"<td>{_fmt(rule.get(kind, {}).get('precision'))}</td></tr>"
+        f"<td>{_fmt(rule.get(kind, {}).get('precision'))}</td><td>{_interval(rule.get(kind, {}))}</td></tr>"
         for kind in ("species", "genus", "family", "abstain"))
+    cuts = ", ".join(f"{r} {_fmt(c)}" for r, c in rule.get("cutoffs", {}).items())
+    fallbacks = "".join(
+        f"<tr><th>{html.escape(name)}</th>" + "".join(
+            f"<td>{_fmt(o[k]['count'])} ({_fmt(o[k].get('precision'))})</td>" for k in ("species", "genus", "family"))
+        + f"<td>{_fmt(o['abstain']['count'])}</td></tr>" for name, o in result.get("fallbacks", {}).items())
+    cal = result.get("calibration", {})
+    cal_rows = "".join(
+        f"<tr><th>{key}</th><td>{_fmt(cal[key]['ece'])}</td><td>{_fmt(cal[key]['nll'])}</td></tr>"
+        for key in ("uncalibrated", "calibrated") if key in cal)
     targets = "".join(
         f"<tr><td>{_fmt(t['precision'])}</td><td>{_fmt(t['cutoff'])}</td><td>{_fmt(t['top1'])}</td>"
         f"<td>{_fmt(t['discarded'])}</td></tr>" for t in result.get("target_cutoffs", []))
@@ -153,8 +184,15 @@ Per-observation numbers average the probabilities of the observation's photos.</
 {notes}<h2>Key numbers</h2><table>{numbers}</table>
 <h2>Top-1 and top-5 by number of photos per observation</h2>
 <table><tr><th>photos</th><th>observations</th><th>top-1</th><th>top-5</th></tr>{by_photos}</table>
-<h2>The bot's rule at cutoff {_fmt(rule.get('cutoff'))}</h2>
-<table><tr><th>decision</th><th>count</th><th>precision</th></tr>{rule_rows}</table>
+<h2>The bot's rule ({_fmt(rule.get('rule'))}; cutoffs {cuts})</h2>
+<p>Exactly what the daemon would decide with this bundle and config (a label without a platform taxon id
+is never proposed).</p>
+<table><tr><th>decision</th><th>count</th><th>precision</th><th>95% interval (Wilson)</th></tr>{rule_rows}</table>
+<h2>Fallback rules compared on the same set</h2>
+<table><tr><th>fallback</th><th>species</th><th>genus</th><th>family</th><th>abstain</th></tr>{fallbacks}</table>
+<h2>Calibration (temperature {_fmt(cal.get('temperature'))})</h2>
+<table><tr><th></th><th>ECE (15 bins)</th><th>NLL</th></tr>{cal_rows}</table>
+<img src="{RELIABILITY_PNG}" alt="reliability diagram">
 <h2>Cutoffs reaching a target precision (species top-1 of kept observations)</h2>
 <table><tr><th>target</th><th>cutoff</th><th>top-1</th><th>discarded</th></tr>{targets}</table>
 <h2>Accuracy and discarded fraction by cutoff (Figure 2)</h2><img src="{CUTOFF_PNG}" alt="cutoff curve">
@@ -169,5 +207,14 @@ def write_report(out: Path, result: dict[str, Any], labels: Sequence[Label]) -> 
     out.mkdir(parents=True, exist_ok=True)
     plot_cutoff_curve(result["cutoff_curve"], out / CUTOFF_PNG)
     plot_confusion(result["confusion"], labels, out / CONFUSION_PNG)
+    written = [out / CUTOFF_PNG, out / CONFUSION_PNG]
+    if "calibration" in result:
+        plot_reliability(result["calibration"], out / RELIABILITY_PNG)
+        written.append(out / RELIABILITY_PNG)
     (out / "index.html").write_text(render_index(result), encoding="utf-8")
-    return [out / CUTOFF_PNG, out / CONFUSION_PNG, out / "index.html"]
+    return [*written, out / "index.html"]
+
+
+def _interval(row: dict[str, Any]) -> str:
+    ci = row.get("interval")
+    return f"{ci[0]:.3f} to {ci[1]:.3f}" if ci else ""

@@ -179,7 +179,7 @@ def _observations(p: Predictions, n_labels: int) -> tuple[np.ndarray, ...]:
 
 def _rule(kinds_input: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], n: int,
           cutoff: float) -> dict[str, Any]:
-    """metrics.rule_outcome on the per-row best value and correctness of each rank."""
+    """metrics.rule_outcome (the model-only view) on the per-row best value and correctness of each rank."""
     undecided = np.ones(n, dtype=bool)
     out: dict[str, Any] = {"cutoff": cutoff}
     for kind in ("species", "genus", "family"):
@@ -227,7 +227,7 @@ def summary_from_predictions(p: Predictions, labels: Sequence[Label], cutoff: fl
         "family_top1": rank_top1["family"],
         "chance_top1": 1.0 / n_labels if n_labels else None,
         "cutoff_curve": curve,
-        "rule": _rule(per_kind, n_obs, cutoff),
+        "model_rule": _rule(per_kind, n_obs, cutoff),  # no bundle, no taxon mapping: no daemon `rule` here
         "target_cutoffs": metrics.target_cutoffs(curve, targets),
         "by_photos": metrics.by_photos(hit1, hit5, n_photos),
         "confusion": metrics.sparse_confusion(truth, best, labels),
