@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from bot.config import load_config
+from bot.config import DecisionConfig, load_config
 from bot.daemon import run_daemon
 from bot.domain import PROPOSAL_KINDS
 from bot.report import build_report
@@ -30,8 +31,10 @@ from bot.sim.world import (
 )
 from bot.store import Store, records
 from bot.texts import render_text
-from bot.training.dataset import from_folder
+from bot.training.calibrate import CalibrateOptions, calibrate
+from bot.training.dataset import ManifestRow, from_folder, read_csv, write_manifest
 from bot.training.evaluate import EvalOptions, evaluate
+from bot.training.lines import cutoff_lines, rule_lines
 from bot.training.train import TrainOptions, train
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,9 @@ class DemoOptions:
     genera_per_family: int = 2
     species_per_genus: int = 3
     photos_per_species: int = 30
+    held_out: float = 0.4  # share of photos kept out of training: half calibrates, half tests
+    min_decided: int = 15  # a small world: fewer decided observations per rank than a real one needs
+    target_precision: float = 0.9
     observations: int = 240
     epochs: int = 8
     input_size: int = 64
@@ -67,7 +73,7 @@ def _free_port(preferred: int) -> int:
         return int(s.getsockname()[1])
 
 
-def _config_text(opts: DemoOptions, port: int) -> str:
+def _config_text(opts: DemoOptions, port: int, bundle_cutoffs: bool) -> str:
     out = opts.out.resolve()
     return f"""# Written by `plantbot demo`: PlantBot against the bundled simulator (start it with
 #   plantbot sim --world {out / 'world'} --port {port}
@@ -83,6 +89,11 @@ ratelimit_path = "ratelimit.sqlite3"
 [model]
 path = "model"
 batch_size = 64
+
+[decision]
+cutoffs = "{'bundle' if bundle_cutoffs else 'config'}"  # "bundle": the per-rank cutoffs `plantbot calibrate` found
+target_precision = {opts.target_precision}
+min_decided = {opts.min_decided}
 
 [posting]
 mode = "review"
@@ -108,46 +119,93 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
                      species_per_genus=opts.species_per_genus, observations=opts.observations,
                      photos_per_observation=(1, 3), photo_size=(320, 240), seed=opts.seed, places=opts.places)
     world, species = make_world(spec)
-    say(f"1/6 world: {len(species)} species in {opts.families} families, {len(world.observations)} observations")
+    say(f"1/7 world: {len(species)} species in {opts.families} families, {len(world.observations)} observations")
     images = write_image_folder(species, out / "images", per_species=opts.photos_per_species, seed=opts.seed + 1,
                                 size=(96, 72))
     data = from_folder(images, images / "taxonomy.csv", out / "dataset", tags=images / "tags.csv",
-                       test_fraction=0.25, seed=opts.seed)
-    say(f"2/6 dataset: {data.train_photos} training photos, {data.test_photos} test photos "
-        f"({data.test_observations} test observations)")
+                       test_fraction=opts.held_out, seed=opts.seed)
+    calib, test = split_manifest(out / "dataset" / "test.csv", out / "dataset" / "calibration.csv")
+    say(f"2/7 dataset: {data.train_photos} training photos; held out: {calib} observations to calibrate, "
+        f"{test} to test")
     result = train(TrainOptions(manifest=out / "dataset" / "train.csv", labels=out / "dataset" / "labels.csv",
                                 out=out / "model", arch="resnet18", epochs=opts.epochs, batch_size=32,
                                 input_size=opts.input_size, workers=0, name="demo-resnet18", version="1",
                                 device="cpu", seed=opts.seed))
     last = result.history[-1] if result.history else {}
-    say(f"3/6 model: resnet18 at {opts.input_size} px, {opts.epochs} epochs -> {out / 'model'} "
+    say(f"3/7 model: resnet18 at {opts.input_size} px, {opts.epochs} epochs -> {out / 'model'} "
         f"(training accuracy in the last epoch {float(last.get('accuracy', 0.0)):.2f})")
+    decision = DecisionConfig(target_precision=opts.target_precision, min_decided=opts.min_decided)
+    cal = calibrate(CalibrateOptions(bundle=out / "model", manifest=out / "dataset" / "calibration.csv",
+                                     decision=decision, target=opts.target_precision, min_decided=opts.min_decided,
+                                     device="cpu", progress=False))
+    say(f"4/7 calibration on {cal['observations']} held-out observations: temperature {cal['temperature']:.3f}, "
+        f"NLL {cal['before']['nll']:.3f} -> {cal['after']['nll']:.3f}, "
+        f"ECE {cal['before']['ece']:.3f} -> {cal['after']['ece']:.3f}")
+    for line in cutoff_lines(cal["cutoffs"]):
+        say("    " + line)
+    bundle_cutoffs = bool(cal["cutoffs"]["cutoffs"])
+    if bundle_cutoffs:
+        decision = replace(decision, cutoffs="bundle")
     metrics = evaluate(EvalOptions(bundle=out / "model", manifest=out / "dataset" / "test.csv",
-                                   out=out / "evaluation", device="cpu", progress=False))
-    say(f"4/6 evaluation: top-1 {metrics['top1']:.2f}, top-5 {metrics['top5']:.2f} per observation "
-        f"(chance {1 / len(species):.2f}); photo top-1 {metrics['photo_top1']:.2f}")
+                                   out=out / "evaluation", device="cpu", progress=False, decision=decision))
+    say(f"5/7 evaluation on the other held-out half: top-1 {metrics['top1']:.2f}, top-5 {metrics['top5']:.2f} "
+        f"per observation (chance {1 / len(species):.2f}); photo top-1 {metrics['photo_top1']:.2f}")
+    for line in rule_lines(metrics["rule"]):
+        say("    " + line)
     if opts.places:
         metrics["flora_demo"] = _flora_evaluation(world, species, out, say)
     for i, obs in enumerate(sorted(world.observations.values(), key=lambda o: o.id)):
         obs.release_after_s = opts.wave_seconds * (i * opts.waves // len(world.observations))
     world.save(out / "world")
     port = _free_port(opts.port)
-    (out / "config.toml").write_text(_config_text(opts, port), encoding="utf-8")
+    (out / "config.toml").write_text(_config_text(opts, port, bundle_cutoffs), encoding="utf-8")
     cfg = load_config(out / "config.toml")
     with SimServer(world, port=port):
-        say(f"5/6 simulator on http://127.0.0.1:{port}; daemon: {opts.waves} cycles in review mode, "
+        say(f"6/7 simulator on http://127.0.0.1:{port}; daemon: {opts.waves} cycles in review mode, "
             f"observations arriving in {opts.waves} waves")
         run_daemon(cfg, max_cycles=opts.waves, install_signals=False)
     store = Store(cfg.database_path)
     try:
         report = build_report(store, out / "report", site_url=cfg.platform.site_url,
-                              platform_hosts=cfg.platform_hosts, photo_hosts=cfg.allowed_photo_hosts)
+                              platform_hosts=cfg.platform_hosts, photo_hosts=cfg.allowed_photo_hosts,
+                              target_precision=cfg.decision.target_precision,
+                              min_outcomes=cfg.decision.live_min_outcomes)
         summary = _closing_summary(store, cfg, say)
+        _cutoffs_used(store, cal["cutoffs"], say)
     finally:
         store.close()
-    say(f"6/6 report: {out / 'report' / 'report.html'}")
+    say(f"7/7 report: {out / 'report' / 'report.html'}")
     _where_to_look(out.resolve(), port, say)
-    return {"metrics": metrics, "decisions": summary, "report": report}
+    return {"metrics": metrics, "decisions": summary, "report": report, "calibration": cal}
+
+
+def split_manifest(test: Path, calibration: Path) -> tuple[int, int]:
+    """Moves every other held-out observation from `test` to `calibration` (whole observations, so the
+    two sets share none); returns the observation counts (calibration, test)."""
+    rows = [ManifestRow(r["path"], r["label"], int(r["observation_id"]), r.get("tag", ""))
+            for r in read_csv(test, ("path", "label", "observation_id"), "manifest")]
+    ids = list(dict.fromkeys(r.observation_id for r in rows))
+    to_calibrate = set(ids[::2])
+    write_manifest(calibration, [r for r in rows if r.observation_id in to_calibrate])
+    write_manifest(test, [r for r in rows if r.observation_id not in to_calibrate])
+    return len(to_calibrate), len(ids) - len(to_calibrate)
+
+
+def _cutoffs_used(store: Store, found: dict[str, Any], say: Callable[[str], None]) -> None:
+    """The cutoffs the daemon's decisions recorded, with the precision calibration promised for each."""
+    with store.session() as s:
+        used = records.used_cutoffs(s)
+    say(f"\nCutoffs the daemon used (recorded with its decisions), aiming at precision "
+        f"{found['target_precision']:.2f}:")
+    for rank, cutoff, rule in used:
+        promise = found.get(rank) or {}
+        if promise.get("cutoff") is not None and abs(promise["cutoff"] - cutoff) < 1e-9:
+            lo, hi = promise["interval"]
+            note = (f"calibrated: {100 * promise['precision']:.1f}% right on {promise['decided']} held-out "
+                    f"observations (95% CI {100 * lo:.1f}%-{100 * hi:.1f}%)")
+        else:
+            note = "the config's cutoff (calibration found no cutoff for this rank)"
+        say(f"  {rank} {cutoff:.3f} [{rule}]: {note}")
 
 
 def _flora_evaluation(world: World, species: list[SpeciesInfo], out: Path, say: Callable[[str], None]

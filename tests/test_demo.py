@@ -28,3 +28,6 @@ def test_small_demo_runs_every_step(tmp_path: Path) -> None:
     flora = result["metrics"]["flora_demo"]  # type: ignore[index]
     assert flora["off"]["species_coverage"] is not None and "flora off" in text
     assert (out / "evaluation-place" / "metrics.json").exists()
+    assert "4/7 calibration on" in text and "temperature" in text and "Cutoffs the daemon used" in text
+    assert "rule summed/2 (cutoffs species" in text  # the evaluation reports the rule with its cutoffs
+    assert (out / "dataset" / "calibration.csv").exists() and (out / "evaluation" / "reliability.png").exists()

@@ -18,6 +18,7 @@ import numpy as np
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from bot.classifier.calibration import write_calibration
 from bot.cli import main
 from bot.sim.model import SimObservation, SimTaxon, SimUser, World
 from bot.sim.server import SimServer
@@ -63,19 +64,17 @@ def world_and_manifest(tmp: Path, protos: list[bytes]) -> World:
     return world
 
 
-def test_evaluate_counts_what_the_daemon_decides(tmp_path: Path) -> None:
+def run_both(tmp_path: Path, bundle_path: Path, extra: str) -> tuple[dict, list[DecisionRow]]:  # type: ignore[type-arg]
+    """`once --dry-run` against the simulator, then `evaluate` on the same photos, same config."""
     protos = [proto_jpeg(s) for s in range(len(PROTOS))]
-    labs = labels()
-    labs[NO_ID] = replace(labs[NO_ID], taxon_id=None)
-    bundle = build_designed_bundle(tmp_path / "bundle", labs, protos, np.stack([p.probs for p in PROTOS]))
     world = world_and_manifest(tmp_path, protos)
     with SimServer(world) as sim:
-        sim_config(tmp_path, sim, bundle.path, extra="[decision]\nspecies_cutoff = 0.5\ngenus_cutoff = 0.4\n")
+        sim_config(tmp_path, sim, bundle_path, extra=extra)
         config = str(tmp_path / "config.toml")
         runner = CliRunner()
         result = runner.invoke(main, ["--config", config, "once", "--dry-run", "--json"])
         assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["--config", config, "evaluate", str(bundle.path), str(tmp_path / "manifest.csv"),
+    result = runner.invoke(main, ["--config", config, "evaluate", str(bundle_path), str(tmp_path / "manifest.csv"),
                                   "--out", str(tmp_path / "eval"), "--device", "cpu", "--no-progress"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -88,9 +87,36 @@ def test_evaluate_counts_what_the_daemon_decides(tmp_path: Path) -> None:
     rule = metrics["rule"]
     assert {k: rule[k]["count"] for k in ("species", "genus", "family", "abstain")} == {
         k: daemon.get(k, 0) for k in ("species", "genus", "family", "abstain")}
-    assert rule["cutoffs"] == {"species": 0.5, "genus": 0.4, "family": 0.3}
+    return metrics, rows
+
+
+def designed(tmp_path: Path) -> Path:
+    protos = [proto_jpeg(s) for s in range(len(PROTOS))]
+    labs = labels()
+    labs[NO_ID] = replace(labs[NO_ID], taxon_id=None)
+    return build_designed_bundle(tmp_path / "bundle", labs, protos, np.stack([p.probs for p in PROTOS])).path
+
+
+def test_evaluate_counts_what_the_daemon_decides(tmp_path: Path) -> None:
+    metrics, rows = run_both(tmp_path, designed(tmp_path), "[decision]\nspecies_cutoff = 0.5\ngenus_cutoff = 0.4\n")
+    assert metrics["rule"]["cutoffs"] == {"species": 0.5, "genus": 0.4, "family": 0.3}
     assert {(r.rule, r.kind, r.cutoff) for r in rows if r.kind == "genus"} == {("summed/2", "genus", 0.4)}
     # Rosa gallica (no taxon id) went to its genus in the daemon, and so in evaluate's counts; the
     # model-only view counts those as species proposals.
     fell_back = [r for r in rows if "species Rosa gallica has no platform taxon id" in r.reasons]
     assert fell_back and all(r.kind == "genus" and r.taxon_id == 301 for r in fell_back)
+
+
+def test_the_daemon_uses_the_bundles_temperature_and_cutoffs(tmp_path: Path) -> None:
+    """A calibrated bundle (temperature 0.8, stored cutoffs), `cutoffs = "bundle"`, iNaturalist's fallback."""
+    bundle = designed(tmp_path)
+    write_calibration(bundle, temperature=0.8, info={"set": "hand"}, cutoffs={"species": 0.62, "genus": 0.45})
+    metrics, rows = run_both(tmp_path, bundle, "[decision]\ncutoffs = \"bundle\"\nfallback = \"common-ancestor\"\n")
+    assert metrics["rule"]["cutoffs"] == {"species": 0.62, "genus": 0.45, "family": 0.3}
+    assert metrics["rule"]["rule"] == "common-ancestor/2"
+    assert {r.cutoff for r in rows if r.kind == "species"} == {0.62}
+    assert {r.cutoff for r in rows if r.kind in ("genus", "family")} <= {0.78}
+    assert {r.temperature for r in rows} == {0.8} and {r.rule for r in rows} == {"common-ancestor/2"}
+    # a species at 0.9 before calibration is sharper at T = 0.8: the recorded score says so
+    sharp = [r.score for r in rows if r.kind == "species" and r.n_photos == 1]
+    assert sharp and max(sharp) > 0.9

@@ -8,7 +8,11 @@ softmax, exactly as before calibration existed.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import tomlkit
 
 
 def probabilities(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
@@ -26,3 +30,26 @@ def photo_probabilities(crop_logits: np.ndarray, temperature: float | None = Non
     """[..., crops, labels] logits -> [..., labels]: each crop's softmax, then the mean over crops."""
     out: np.ndarray = probabilities(crop_logits, temperature).mean(axis=-2)
     return out
+
+
+def write_calibration(folder: Path, *, temperature: float | None, info: dict[str, Any],
+                      cutoffs: dict[str, float]) -> None:
+    """Sets `temperature`, `[calibration]` and `[cutoffs]` in the bundle's model.toml, keeping the rest
+    of the file (comments included) as it was; a rank without a cutoff is left out of `[cutoffs]`."""
+    path = folder / "model.toml"
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    for key in ("temperature", "calibration", "cutoffs"):
+        doc.pop(key, None)
+    if temperature is not None:
+        doc["temperature"] = float(temperature)  # tomlkit keeps top-level keys above the tables
+    table = tomlkit.table()
+    for key, value in info.items():
+        if value is not None:
+            table[key] = value
+    doc["calibration"] = table
+    if cutoffs:
+        cut = tomlkit.table()
+        for rank, value in cutoffs.items():
+            cut[rank] = float(value)
+        doc["cutoffs"] = cut
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")

@@ -70,9 +70,9 @@ def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool)
 
 def _register() -> None:
     """Each command family lives in its own module and adds itself to `main`."""
-    from bot.cli import audit, bench, core, dataset, flora, loop, ops, platform, training, web
+    from bot.cli import audit, bench, core, cutoffs, dataset, flora, loop, ops, platform, training, web
 
-    for module in (core, platform, ops, web, audit, bench, dataset, training, flora, loop):
+    for module in (core, platform, ops, web, audit, cutoffs, bench, dataset, training, flora, loop):
         module.register(main)
 
 

@@ -75,7 +75,8 @@ def report(state: State, out_dir: str, since: str | None, model_version: str | N
     try:
         figures = build_report(store, out_dir, since=_parse_since(since), model_version=model_version,
                                site_url=cfg.platform.site_url, platform_hosts=cfg.platform_hosts,
-                               photo_hosts=cfg.allowed_photo_hosts)
+                               photo_hosts=cfg.allowed_photo_hosts, target_precision=cfg.decision.target_precision,
+                               min_outcomes=cfg.decision.live_min_outcomes)
     finally:
         store.close()
     if figures["empty"]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
 from bot.cli import State, pass_state
 from bot.errors import UsageError
+from bot.training.lines import cutoff_lines, num, pct, rule_lines
 
 _path = click.Path(path_type=Path)
 _file = click.Path(path_type=Path, exists=True, dir_okay=False)
@@ -177,27 +177,49 @@ def flora_text(fl: dict[str, Any]) -> str:
     return "\n".join([head, *rows])
 
 
-def pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f}%"
 
+@click.command("calibrate")
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("manifest", type=_file)
+@click.option("--out", type=_path, default=None, help="Write a calibrated copy here (default: BUNDLE in place).")
+@click.option("--target-precision", "target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=None, help="Precision the per-rank cutoffs aim at (default: [decision] target_precision).")
+@click.option("--min-decided", type=click.IntRange(min=1), default=None,
+              help="Fewest decided observations of a rank to set its cutoff (default: [decision] min_decided).")
+@click.option("--tencrop/--no-tencrop", default=None, help="Average ten crops per photo (default: config).")
+@click.option("--device", default=None, help="auto, cpu, cuda (default: the config's [model] device).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--no-progress", is_flag=True)
+@pass_state
+def calibrate_cmd(state: State, bundle: Path, manifest: Path, out: Path | None, target: float | None,
+                  min_decided: int | None, tencrop: bool | None, device: str | None, batch_size: int | None,
+                  no_progress: bool) -> None:
+    """Fit a temperature and per-rank cutoffs on MANIFEST (labelled, held out from training).
 
-def num(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
+    Writes `temperature`, [calibration] and [cutoffs] into BUNDLE's model.toml (or a copy at --out);
+    the daemon uses the cutoffs with `[decision] cutoffs = "bundle"`.
+    """
+    from bot.training.calibrate import CalibrateOptions, calibrate
 
-
-def rule_lines(rule: dict[str, Any]) -> list[str]:
-    """The daemon's rule on the set: cutoffs, then count and precision (Wilson 95%) per rank."""
-    cuts = ", ".join(f"{r} {c:.3f}" for r, c in rule["cutoffs"].items())
-    lines = [f"rule {rule['rule']} (cutoffs {cuts}):"]
-    for k in ("species", "genus", "family"):
-        ci = rule[k].get("interval")
-        band = f", 95% CI {pct(ci[0])}-{pct(ci[1])}" if ci else ""
-        lines.append(f"  {k}: {rule[k]['count']} proposed, {pct(rule[k]['precision'])} right{band}")
-    lines.append(f"  abstain: {rule['abstain']['count']}")
-    return lines
+    cfg = state.config
+    result = calibrate(CalibrateOptions(
+        bundle=bundle, manifest=manifest, out=out, decision=cfg.decision,
+        target=cfg.decision.target_precision if target is None else target,
+        min_decided=cfg.decision.min_decided if min_decided is None else min_decided,
+        tencrop=cfg.model.tencrop if tencrop is None else tencrop, device=device or cfg.model.device,
+        batch_size=batch_size or cfg.model.batch_size, progress=not no_progress,
+    ))
+    b, a = result["before"], result["after"]
+    click.echo(f"{result['observations']} observations ({result['photos']} photos): temperature "
+               f"{result['temperature']:.4f}; NLL {num(b['nll'])} -> {num(a['nll'])}, "
+               f"ECE {num(b['ece'])} -> {num(a['ece'])}")
+    for line in cutoff_lines(result["cutoffs"]):
+        click.echo(line)
+    click.echo(f"written to {result['bundle']}/model.toml")
 
 
 def register(group: click.Group) -> None:
-    """Adds `train` and `evaluate` to the top-level group."""
+    """Adds `train`, `evaluate` and `calibrate` to the top-level group."""
     group.add_command(train_cmd)
     group.add_command(evaluate_cmd)
+    group.add_command(calibrate_cmd)

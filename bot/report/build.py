@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from bot.domain import utcnow
-from bot.report import html, plots
+from bot.report import html, live, plots
 from bot.store import audit
 from bot.store.db import Store
 from bot.urls import safe_link
@@ -79,7 +79,8 @@ def overall(rank_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def collect(store: Store, f: audit.Filters) -> dict[str, Any]:
+def collect(store: Store, f: audit.Filters, target_precision: float = 0.9,
+            min_outcomes: int = 50) -> dict[str, Any]:
     """Every figure of the report, as plain JSON-able data."""
     with store.session() as s:
         n = audit.count_decisions(s, f)
@@ -95,7 +96,16 @@ def collect(store: Store, f: audit.Filters) -> dict[str, Any]:
         figures["outcomes"] = overall(figures["precision"]["rank"])
         figures["outcomes_over_time"] = audit.outcomes_over_time(s, f)
         figures["abstention"] = audit.abstention(s, f)
+        figures["live_calibration"] = live.live_calibration(audit.live_outcomes(s, f), target_precision,
+                                                            min_outcomes)
     return figures
+
+
+def live_entries(store: Store, target_precision: float, min_outcomes: int,
+                 f: audit.Filters | None = None) -> list[dict[str, Any]]:
+    """The report's live calibration alone (for `plantbot cutoffs suggest|apply`)."""
+    with store.session() as s:
+        return live.live_calibration(audit.live_outcomes(s, f or audit.Filters()), target_precision, min_outcomes)
 
 
 def _jsonable(value: Any) -> Any:
@@ -187,17 +197,19 @@ def _write_rows(store: Store, f: audit.Filters, links: LinkRules, csv_out: TextI
 def build_report(store: Store, out_dir: str | Path, *, since: datetime | None = None,
                  model_version: str | None = None, site_url: str | None = None,
                  platform_hosts: Sequence[str] | None = None,
-                 photo_hosts: Sequence[str] | None = None) -> dict[str, Any]:
+                 photo_hosts: Sequence[str] | None = None, target_precision: float = 0.9,
+                 min_outcomes: int = 50) -> dict[str, Any]:
     """Writes report.html, posts.csv and report.json into `out_dir`; returns the figures.
 
     Links go only to `platform_hosts` (observations) and `photo_hosts` (photos); both default to the
-    host of `site_url`, and without one nothing from the platform becomes a link.
+    host of `site_url`, and without one nothing from the platform becomes a link.  `target_precision`
+    and `min_outcomes` are the live cutoff suggestion's (from [decision]).
     """
     links = LinkRules.for_site(site_url, platform_hosts, photo_hosts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     f = audit.Filters(since=since, model_version=model_version)
-    figures = collect(store, f)
+    figures = collect(store, f, target_precision, min_outcomes)
     figures["generated_at"] = _jsonable(utcnow().replace(microsecond=0))
     figures["filters"] = {"since": _jsonable(since), "model_version": model_version}
     figures["html_row_cap"] = HTML_ROW_CAP

@@ -86,6 +86,31 @@ rank) and gone (observation deleted, post withdrawn or hidden) are not decided.<
 refresh</code>).</p>{% endif %}
 {% endfor %}
 
+<h2 id="live">Live calibration and suggested cutoffs</h2>
+{% if f.live_calibration %}<p>Per model version and rank: the community's decided outcomes (confirmed or
+refined = right, contradicted = wrong) by probability bin with 95% Wilson intervals, and the lowest cutoff
+at which at least {{ f.live_calibration[0].min_outcomes }} decided proposals remain with precision
+{{ pct(f.live_calibration[0].target_precision) }} or better. Nothing changes by itself:
+<code>plantbot cutoffs suggest</code> prints this, <code>plantbot cutoffs apply</code> writes it after
+showing the change.</p>
+<table id="live-table"><tr><th>model version</th><th>rank</th><th>checked</th><th>pending</th><th>decided</th>
+<th>precision (95% CI)</th><th>cutoff used</th><th>suggested cutoff</th></tr>
+{% for e in f.live_calibration %}<tr><td>{{ e.model_version }}</td><td>{{ e.rank }}</td>
+<td class="num">{{ e.outcomes }}</td><td class="num">{{ e.pending }}</td><td class="num">{{ e.decided }}</td>
+<td class="num">{{ pct(e.precision) }}{% if e.interval %}
+({{ pct(e.interval[0]) }}–{{ pct(e.interval[1]) }}){% endif %}</td>
+<td class="num">{{ e.cutoffs_used|map("round", 3)|join(", ") }}</td>
+<td>{% if e.suggested_cutoff is not none %}{{ "%.3f"|format(e.suggested_cutoff) }} ({{ pct(e.suggested_precision) }}
+of {{ e.suggested_decided }}){% else %}<span class="muted">{{ e.reason }}</span>{% endif %}</td></tr>
+{% endfor %}</table>
+<table id="live-bins"><tr><th>model version</th><th>rank</th><th>probability bin</th><th>decided</th>
+<th>precision</th><th>95% interval</th></tr>
+{% for e in f.live_calibration %}{% for b in e.bins %}<tr><td>{{ e.model_version }}</td><td>{{ e.rank }}</td>
+<td>{{ "%.1f–%.1f"|format(b.low, b.high) }}</td><td class="num">{{ b.decided }}</td>
+<td class="num">{{ pct(b.precision) }}</td><td class="num">{{ pct(b.interval[0]) }}–{{ pct(b.interval[1]) }}</td>
+</tr>{% endfor %}{% endfor %}</table>
+{% else %}<p class="muted">No checked outcomes yet (run <code>plantbot audit refresh</code>).</p>{% endif %}
+
 <h2 id="abstention">Abstention by cutoff</h2>
 <div class="plots">{{ svgs.get("abstention", "")|safe }}</div>
 <table id="abstention-table"><tr><th>cutoff</th>{% for c in f.abstention.cutoffs %}<th>{{ c }}</th>

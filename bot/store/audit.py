@@ -353,3 +353,18 @@ def withdraw_row(session: Session, post: PostRow) -> PostRow | None:
     stmt = select(PostRow).where(PostRow.observation_id == post.observation_id,
                                  PostRow.model_version == post.model_version, PostRow.action == "withdraw")
     return session.scalars(stmt).first()
+
+
+# --- live calibration -------------------------------------------------------------------------
+
+
+def live_outcomes(session: Session, f: Filters) -> list[tuple[str, str, float, str, float]]:
+    """(model version, rank, score, latest outcome, cutoff) of every proposal the audit has checked,
+    posted or would-be; the live recalibration folds these (one small row per suggestion)."""
+    stmt = (
+        select(DecisionRow.model_version, func.coalesce(DecisionRow.rank, DecisionRow.kind), DecisionRow.score,
+               OutcomeRow.outcome, DecisionRow.cutoff)
+        .join(OutcomeRow, and_(OutcomeRow.decision_id == DecisionRow.id, OutcomeRow.latest.is_(True)))
+        .where(DecisionRow.kind.in_(PROPOSAL_KINDS), *f.clauses())
+    )
+    return [(str(v), str(r), float(s), str(o), float(c)) for v, r, s, o, c in session.execute(stmt)]

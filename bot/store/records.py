@@ -248,6 +248,13 @@ def decision_counts(s: Session, model_version: str | None = None) -> dict[str, i
     return {kind: n for kind, n in s.execute(q).all()}
 
 
+def used_cutoffs(s: Session, kinds: Sequence[str] = ("species", "genus", "family")) -> list[tuple[str, float, str]]:
+    """(rank, cutoff, rule) as recorded with the proposals: what the daemon actually held them to."""
+    q = (select(func.coalesce(DecisionRow.rank, DecisionRow.kind), DecisionRow.cutoff,
+                func.coalesce(DecisionRow.rule, "")).where(DecisionRow.kind.in_(tuple(kinds))).distinct())
+    return sorted((str(r), float(c), str(u)) for r, c, u in s.execute(q).all())
+
+
 def first_decisions(s: Session, kinds: Sequence[str]) -> dict[str, DecisionValue]:
     """The earliest decision of each of `kinds` that has one (the demo shows one example per kind)."""
     first = (select(func.min(DecisionRow.id)).where(DecisionRow.kind.in_(tuple(kinds)))

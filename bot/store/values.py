@@ -63,6 +63,8 @@ class DecisionValue:
     created_at: datetime | None
     flora: str | None = None  # the local flora applied before the rule, if any
     flora_name: str | None = None
+    rule: str | None = None  # the decision rule and its version, e.g. "summed/2"
+    temperature: float | None = None  # the bundle's calibration when decided
 
 
 @dataclass(frozen=True)

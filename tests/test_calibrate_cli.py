@@ -1,0 +1,71 @@
+"""`plantbot calibrate` on a designed bundle whose over-confidence is known: the temperature written
+into model.toml is the NLL minimum computed here independently, ECE falls, and evaluate agrees."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bot.classifier import load_bundle
+from bot.cli import main
+from tests.support.designed_model import build_designed_bundle, make_prototypes
+from tests.test_calibration import grid_minimum, nll_at
+from tests.test_end_to_end import labels
+
+N_PROTOS, SHARPEN = 24, 3.0
+
+
+def test_calibrate_writes_the_nll_minimising_temperature(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    labs = labels()
+    true_logits = rng.normal(0, 1.2, (N_PROTOS, len(labs)))
+    said = np.exp(SHARPEN * true_logits)
+    said /= said.sum(axis=1, keepdims=True)  # what the model says: over-confident by construction
+    protos = make_prototypes(N_PROTOS, seed=9)
+    bundle = build_designed_bundle(tmp_path / "bundle", labs, protos, said)
+    (tmp_path / "photos").mkdir()
+    for k, data in enumerate(protos):
+        (tmp_path / "photos" / f"{k}.jpg").write_bytes(data)
+    rows, group, photo_proto, truth = [], [], [], []
+    for o in range(160):
+        k = int(rng.integers(N_PROTOS))
+        p = np.exp(true_logits[k]) / np.exp(true_logits[k]).sum()
+        y = int(rng.choice(len(labs), p=p))
+        truth.append(y)
+        for _ in range(int(rng.integers(1, 3))):
+            rows.append({"path": f"photos/{k}.jpg", "label": labs[y].name, "observation_id": f"o{o}"})
+            group.append(o)
+            photo_proto.append(k)
+    with (tmp_path / "calib.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["path", "label", "observation_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "calibrated"
+    result = CliRunner().invoke(main, ["calibrate", str(bundle.path), str(tmp_path / "calib.csv"), "--out", str(out),
+                                       "--device", "cpu", "--no-progress", "--min-decided", "5"])
+    assert result.exit_code == 0, result.output
+    written = tomllib.loads((out / "model.toml").read_text())
+    assert "temperature" not in tomllib.loads((bundle.path / "model.toml").read_text())  # original untouched
+    # independently: the model's logits are log(said) (clipped as the designed bundle does), per photo
+    logits = np.log(np.clip(said, 1e-6, None))[np.array(photo_proto)][:, None, :]
+    best = grid_minimum(lambda t: nll_at(t, logits, np.array(group), np.array(truth)), 0.3, 10.0)
+    assert written["temperature"] == pytest.approx(best, abs=1e-3)
+    assert written["calibration"]["set"] == "calib.csv" and written["calibration"]["observations"] == 160
+    assert written["calibration"]["ece_after"] < written["calibration"]["ece_before"]
+    assert written["calibration"]["nll_after"] < written["calibration"]["nll_before"]
+    assert load_bundle(out).temperature == written["temperature"]
+    assert "temperature" in result.output and "species" in result.output
+
+    result = CliRunner().invoke(main, ["evaluate", str(out), str(tmp_path / "calib.csv"), "--out",
+                                       str(tmp_path / "eval"), "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    cal = json.loads((tmp_path / "eval" / "metrics.json").read_text())["calibration"]
+    assert cal["calibrated"]["ece"] == pytest.approx(written["calibration"]["ece_after"], abs=1e-4)
+    assert cal["uncalibrated"]["nll"] == pytest.approx(written["calibration"]["nll_before"], abs=1e-4)
+    assert (tmp_path / "eval" / "reliability.png").exists()
