@@ -102,7 +102,8 @@ def test_cutoffs_suggest_then_apply_shows_and_writes_keeping_comments(store: Sto
     assert config.read_text() == CONFIG  # nothing changes without a yes
     result = runner.invoke(main, ["--config", str(config), "cutoffs", "apply", "--model-version", "v1"], input="y\n")
     assert result.exit_code == 0, result.output
-    assert "species_cutoff = 0.700   (was 0.300)" in result.output and "genus_cutoff = 0.300   (unchanged)" in result.output
+    assert "species_cutoff = 0.700   (was 0.300)" in result.output
+    assert "genus_cutoff = 0.300   (unchanged)" in result.output
     text = config.read_text()
     assert "# my community's settings" in text and "# the shared one" in text and "# keep the paper's rule" in text
     cfg = load_config(config)
