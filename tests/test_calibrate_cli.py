@@ -47,8 +47,10 @@ def test_calibrate_writes_the_nll_minimising_temperature(tmp_path: Path) -> None
         writer.writeheader()
         writer.writerows(rows)
     out = tmp_path / "calibrated"
-    result = CliRunner().invoke(main, ["calibrate", str(bundle.path), str(tmp_path / "calib.csv"), "--out", str(out),
-                                       "--device", "cpu", "--no-progress", "--min-decided", "5"])
+    # float32: the independent computation below uses exact logits (bf16 autocast would round them)
+    result = CliRunner().invoke(main, ["calibrate", "--dtype", "float32", str(bundle.path), str(tmp_path / "calib.csv"),
+                                       "--out", str(out), "--device", "cpu", "--no-progress", "--min-decided", "5",
+                                       "--target-precision", "0.6"])
     assert result.exit_code == 0, result.output
     written = tomllib.loads((out / "model.toml").read_text())
     assert "temperature" not in tomllib.loads((bundle.path / "model.toml").read_text())  # original untouched
@@ -63,9 +65,26 @@ def test_calibrate_writes_the_nll_minimising_temperature(tmp_path: Path) -> None
     assert "temperature" in result.output and "species" in result.output
 
     result = CliRunner().invoke(main, ["evaluate", str(out), str(tmp_path / "calib.csv"), "--out",
-                                       str(tmp_path / "eval"), "--device", "cpu", "--no-progress"])
+                                       str(tmp_path / "eval"), "--device", "cpu", "--no-progress",
+                                       "--dtype", "float32"])
     assert result.exit_code == 0, result.output
     cal = json.loads((tmp_path / "eval" / "metrics.json").read_text())["calibration"]
     assert cal["calibrated"]["ece"] == pytest.approx(written["calibration"]["ece_after"], abs=1e-4)
     assert cal["uncalibrated"]["nll"] == pytest.approx(written["calibration"]["nll_before"], abs=1e-4)
     assert (tmp_path / "eval" / "reliability.png").exists()
+
+    # With `cutoffs = "bundle"`, evaluate on the calibration set finds the precision calibrate promised
+    # (target 0.6 here: softmax(z) over 8 labels rarely puts 0.9 on one), at or above the target, for every
+    # rank it set a cutoff for (the same rule, the same probabilities).
+    config = tmp_path / "bundle-cutoffs.toml"
+    config.write_text('[decision]\ncutoffs = "bundle"\n[model]\ndtype = "float32"\n')
+    found = written.get("cutoffs", {})
+    assert "species" in found, written  # this set supports a species cutoff for 0.6 with 5 decided
+    result = CliRunner().invoke(main, ["--config", str(config), "evaluate", str(out), str(tmp_path / "calib.csv"),
+                                       "--out", str(tmp_path / "eval2"), "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rule = json.loads((tmp_path / "eval2" / "metrics.json").read_text())["rule"]
+    for rank, cutoff in found.items():
+        assert rule["cutoffs"][rank] == pytest.approx(cutoff)
+        assert rule[rank]["precision"] == pytest.approx(written["calibration"][f"{rank}_precision"])
+        assert rule[rank]["precision"] >= 0.6

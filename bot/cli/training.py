@@ -190,11 +190,13 @@ def flora_text(fl: dict[str, Any]) -> str:
 @click.option("--tencrop/--no-tencrop", default=None, help="Average ten crops per photo (default: config).")
 @click.option("--device", default=None, help="auto, cpu, cuda (default: the config's [model] device).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default=None,
+              help="Precision of the forward pass (default: the config's [model] dtype, as the daemon runs).")
 @click.option("--no-progress", is_flag=True)
 @pass_state
 def calibrate_cmd(state: State, bundle: Path, manifest: Path, out: Path | None, target: float | None,
                   min_decided: int | None, tencrop: bool | None, device: str | None, batch_size: int | None,
-                  no_progress: bool) -> None:
+                  dtype: str | None, no_progress: bool) -> None:
     """Fit a temperature and per-rank cutoffs on MANIFEST (labelled, held out from training).
 
     Writes `temperature`, [calibration] and [cutoffs] into BUNDLE's model.toml (or a copy at --out);
@@ -208,7 +210,7 @@ def calibrate_cmd(state: State, bundle: Path, manifest: Path, out: Path | None, 
         target=cfg.decision.target_precision if target is None else target,
         min_decided=cfg.decision.min_decided if min_decided is None else min_decided,
         tencrop=cfg.model.tencrop if tencrop is None else tencrop, device=device or cfg.model.device,
-        batch_size=batch_size or cfg.model.batch_size, progress=not no_progress,
+        batch_size=batch_size or cfg.model.batch_size, dtype=dtype or cfg.model.dtype, progress=not no_progress,
     ))
     b, a = result["before"], result["after"]
     click.echo(f"{result['observations']} observations ({result['photos']} photos): temperature "

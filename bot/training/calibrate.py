@@ -39,6 +39,7 @@ class CalibrateOptions:
     device: str = "auto"
     batch_size: int = 64
     tencrop: bool = False
+    dtype: str = "float32"  # the forward pass's precision: calibrate in the one the daemon uses
     progress: bool = True
 
 
@@ -48,7 +49,7 @@ def calibrate(opts: CalibrateOptions) -> dict[str, Any]:
     if opts.out is not None and opts.out.exists() and any(opts.out.iterdir()):
         raise UsageError(f"--out {opts.out}: exists and is not empty")
     data = manifest_logits(bundle, opts.manifest, device=opts.device, batch_size=opts.batch_size,
-                           tencrop=opts.tencrop, progress=opts.progress, title="calibrate")
+                           tencrop=opts.tencrop, progress=opts.progress, title="calibrate", dtype=opts.dtype)
     group, ids = calibration.group_index(data.observation_ids)
     truth = np.zeros(len(ids), dtype=np.int64)
     truth[group] = data.truth
