@@ -1,12 +1,7 @@
 """decisions record their rule and the bundle's temperature
 
-<<<<<<<< HEAD:migrations/versions/0005_decision_rule.py
 Revision ID: 0005
 Revises: 0004
-========
-Revision ID: 0004
-Revises: 0003
->>>>>>>> 991bbbd (Migration renumbered 0004 (after 0003_status_checks); demo reads the used cutoffs through the store):migrations/versions/0004_decision_rule.py
 Create Date: 2026-12-03 09:50:00
 """
 
@@ -15,13 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-<<<<<<<< HEAD:migrations/versions/0005_decision_rule.py
 revision: str = "0005"
 down_revision: str | None = "0004"
-========
-revision: str = "0004"
-down_revision: str | None = "0003"
->>>>>>>> 991bbbd (Migration renumbered 0004 (after 0003_status_checks); demo reads the used cutoffs through the store):migrations/versions/0004_decision_rule.py
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
