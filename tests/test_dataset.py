@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,35 @@ def test_from_platform_retries_failed_photos_next_run(world: World, tmp_path: Pa
     other = CollectOptions(min_photos=3, max_species=2, filters=(("project_id", 2),))
     with pytest.raises(Exception, match="holds a dataset for"):
         collect_from_platform(WorldPlatform(world), tmp_path, other, fetch=Fetcher(world), progress=False)
+
+
+class FieldPlatform(WorldPlatform):
+    """Observations carrying a 'Habit photo' field: even ids all photos, ids divisible by 3 the first."""
+
+    def _observation(self, o) -> Observation:  # type: ignore[no-untyped-def]
+        obs = super()._observation(o)
+        value = "yes" if o.id % 2 == 0 else "1" if o.id % 3 == 0 else "no"
+        return replace(obs, field_values={"Habit photo": value})
+
+
+def test_habit_photos_tagged_from_an_observation_field(world: World, tmp_path: Path) -> None:
+    from bot.training.collect import habit_photo_ids
+
+    photos = tuple(Photo(i, f"http://x/{i}/square.jpg", i) for i in range(3))
+    obs = Observation(1, User(1, "u"), photos, field_values={"habit": "1, 3"})
+    assert habit_photo_ids(obs, "Habit") == [0, 2] and habit_photo_ids(obs, None) == []
+    assert habit_photo_ids(replace(obs, field_values={"habit": "Yes"}), "habit") == [0, 1, 2]
+    assert habit_photo_ids(replace(obs, field_values={"habit": "leaf"}), "habit") == []
+    opts = CollectOptions(min_photos=3, max_species=3, filters=(("place_id", PLACE_ID),), habit_field="habit photo")
+    summary = collect_from_platform(FieldPlatform(world), tmp_path, opts, fetch=Fetcher(world), progress=False)
+    rows = _rows(tmp_path / "train.csv") + _rows(tmp_path / "test.csv")
+    expected = set()
+    for r in rows:
+        oid, pid = int(r["observation_id"]), int(Path(r["path"]).stem)
+        if oid % 2 == 0 or (oid % 3 == 0 and world.observations[oid].photo_ids[0] == pid):
+            expected.add(pid)
+    assert {int(Path(r["path"]).stem) for r in rows if r["tag"] == "habit"} == expected
+    assert summary.habit_photos == len(expected) > 0
 
 
 class NoTaxaPlatform(WorldPlatform):

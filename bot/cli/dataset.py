@@ -29,6 +29,8 @@ def _print_summary(summary: Any) -> None:
     click.echo(f"{summary.species} species: train {summary.train_photos} photos / "
                f"{summary.train_observations} observations, test {summary.test_photos} photos / "
                f"{summary.test_observations} observations")
+    if summary.habit_photos:
+        click.echo(f"{summary.habit_photos} photos tagged habit")
     for line in summary.skipped:
         click.echo(f"  left out: {line}")
     out = summary.out
@@ -65,11 +67,13 @@ def from_folder_cmd(root: Path, taxonomy: Path, tags: Path | None, test_fraction
 @click.option("--test-fraction", type=float, default=0.2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", "photo_size", help="Photo size word (default: [photos] size).")
+@click.option("--habit-field", help="Observation field marking habit photos: yes/all tags every photo of the "
+                                   "observation, a list like '1,3' tags those positions.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--out", type=_dir, required=True, help="Dataset folder (an interrupted run resumes here).")
 def from_platform_cmd(state: State, place_id: int | None, project_id: int | None, min_photos: int,
                       max_species: int, test_fraction: float, seed: int, photo_size: str | None,
-                      no_progress: bool, out: Path) -> None:
+                      habit_field: str | None, no_progress: bool, out: Path) -> None:
     """Research-grade plant observations of a place or project; resumable, each photo fetched once."""
     from bot.training.collect import CollectOptions, collect_from_platform, photo_fetcher
 
@@ -82,8 +86,11 @@ def from_platform_cmd(state: State, place_id: int | None, project_id: int | None
     platform = _platform(state, quality_grade="research", place_id=place_id, project_id=project_id)
     fetch = photo_fetcher(cfg)
     opts = CollectOptions(min_photos, max_species, test_fraction, seed, photo_size or cfg.photos.size,
-                          tuple(filters.items()))
-    _print_summary(collect_from_platform(platform, out, opts, fetch=fetch, progress=not no_progress))
+                          tuple(filters.items()), habit_field)
+    summary = collect_from_platform(platform, out, opts, fetch=fetch, progress=not no_progress)
+    _print_summary(summary)
+    if habit_field and not summary.habit_photos:
+        click.echo(f"  (no observation had a usable value in the field {habit_field!r})")
 
 
 @dataset_group.command("from-reviews")

@@ -16,6 +16,7 @@ Finally train.csv/test.csv (observation ids kept for grouping) and labels.csv wi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -59,6 +60,27 @@ class CollectOptions:
     seed: int = 0
     photo_size: str = "medium"
     filters: tuple[tuple[str, Any], ...] = ()  # e.g. (("place_id", 6883),): a folder is for one query
+    habit_field: str | None = None  # observation field whose value marks habit photos (see habit_photo_ids)
+
+
+HABIT_ALL = {"yes", "true", "all", "habit", "whole plant", "sí", "si"}
+
+
+def habit_photo_ids(obs: Observation, field_name: str | None) -> list[int]:
+    """Photos to tag `habit` (the augmentation never turns them upside down) from an observation field:
+    a yes-like value ("yes", "all", "habit", ...) tags every photo, a list of 1-based positions
+    ("1, 3") tags those; anything else tags none."""
+    if not field_name:
+        return []
+    value = next((v for k, v in obs.field_values.items() if k.strip().lower() == field_name.strip().lower()), "")
+    value = value.strip().lower()
+    if value in HABIT_ALL:
+        return [p.id for p in obs.photos]
+    parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        return []
+    wanted = {int(part) - 1 for part in parts}
+    return [p.id for i, p in enumerate(obs.photos) if i in wanted]
 
 
 def photo_fetcher(cfg: Config) -> Fetch:
@@ -159,22 +181,23 @@ def _progress(enabled: bool) -> Iterator[Progress]:
 # ---------------------------------------------------------------- phases
 
 
-def _record(obs: Observation) -> dict[str, Any] | None:
+def _record(obs: Observation, habit_field: str | None = None) -> dict[str, Any] | None:
     """What the dataset keeps of an observation; None when it is not a research-grade plant species."""
     if not obs.is_plant or obs.taxon is None or obs.taxon.rank != "species" or not obs.photos:
         return None
     if obs.quality_grade not in (None, "research"):
         return None
     return {"id": obs.id, "taxon_id": obs.taxon.id, "name": obs.taxon.name,
-            "ancestor_ids": list(obs.taxon.ancestor_ids), "photos": [[p.id, p.url] for p in obs.photos]}
+            "ancestor_ids": list(obs.taxon.ancestor_ids), "photos": [[p.id, p.url] for p in obs.photos],
+            "habit": habit_photo_ids(obs, habit_field)}
 
 
-def _list(platform: ListingPlatform, state: _State, bar: Progress) -> None:
+def _list(platform: ListingPlatform, state: _State, bar: Progress, habit_field: str | None = None) -> None:
     if state.progress["listed"]:
         return
     task = bar.add_task("listing observations", total=None)
     for page in platform.get_new_observations(int(state.progress["cursor"])):
-        records = [r for r in map(_record, page.observations) if r is not None]
+        records = [r for r in (_record(o, habit_field) for o in page.observations) if r is not None]
         state.append_observations(records)
         if page.last_id:
             state.progress["cursor"] = max(int(state.progress["cursor"]), page.last_id)
@@ -256,7 +279,7 @@ def collect_from_platform(platform: ListingPlatform, out: Path, opts: CollectOpt
     out = Path(out)
     state = _State(out, {k: v for k, v in opts.filters})
     with _progress(progress) as bar:
-        _list(platform, state, bar)
+        _list(platform, state, bar, opts.habit_field)
         observations = state.observations()
         chosen = _select(observations, opts)
         labels, skipped = _labels(platform, state, observations, chosen)
@@ -314,9 +337,12 @@ def _write(state: _State, selected: list[dict[str, Any]], labels: list[Label], o
         if not present:
             continue
         by_species[rec["taxon_id"]].append(rec["id"])
-        rows.extend(ManifestRow(f"photos/{pid}.jpg", name_of[rec["taxon_id"]], rec["id"], "") for pid in present)
+        habit = set(rec.get("habit") or ())
+        rows.extend(ManifestRow(f"photos/{pid}.jpg", name_of[rec["taxon_id"]], rec["id"],
+                                "habit" if pid in habit else "") for pid in present)
     rng = random.Random(opts.seed)
     test_ids: set[int] = set()
     for tid in sorted(by_species):
         test_ids |= split_groups(by_species[tid], opts.test_fraction, rng)
-    return write_split(state.out, rows, test_ids, labels, skipped)
+    summary = write_split(state.out, rows, test_ids, labels, skipped)
+    return dataclasses.replace(summary, habit_photos=sum(r.tag == "habit" for r in rows))

@@ -55,6 +55,7 @@ class DatasetSummary:
     train_observations: int
     test_observations: int
     skipped: tuple[str, ...] = ()  # one line per thing left out, with the reason
+    habit_photos: int = 0  # photos tagged `habit` (dataset from-platform --habit-field)
 
 
 # ---------------------------------------------------------------- small CSV readers
