@@ -89,11 +89,11 @@ def build_bundle(folder: Path, protos: list[bytes]) -> Path:
 
 
 def write_config(path: Path, *, api_url: str, site_url: str, bundle: Path, mode: str, tmp: Path,
-                 extra: str = "") -> Path:
+                 extra: str = "", flavor: str = "inat-v1") -> Path:
     auto = {"allow_unreviewed": True, "account_login": "plantbot"} if mode == "auto" else {}
     return write_sim_config(path, api_url=api_url, site_url=site_url, state=tmp, extra=extra, sections={
-        "platform": {"requests_per_second": 50.0, "requests_per_minute": 3000, "photo_hosts": ["127.0.0.1"],
-                     "timeout_seconds": 10.0},
+        "platform": {"flavor": flavor, "requests_per_second": 50.0, "requests_per_minute": 3000,
+                     "photo_hosts": ["127.0.0.1"], "timeout_seconds": 10.0},
         "model": {"path": bundle, "batch_size": 8, "threads": 1, "workers": 1},
         "posting": {"mode": mode, "opt_out_users": [SHY], "opt_out_tags": [OPT_OUT_TAG], **auto},
         "review": {"moderators": [MODERATOR]},

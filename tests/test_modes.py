@@ -45,11 +45,22 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_bundle(tmp_path_factory.mktemp("bundle") / "bundle", protos)
 
 
+@pytest.fixture(params=["inat-v1", "legacy"])
+def flavor(request: pytest.FixtureRequest) -> str:
+    """Every mode runs against both API flavors."""
+    return str(request.param)
+
+
 @pytest.fixture()
 def sim() -> Iterator[SimServer]:
     world, _ = build_world()
     with SimServer(world) as server:
         yield server
+
+
+def user_token(sim: SimServer, flavor: str, login: str) -> str:
+    """What a user's token is on each flavor: a JWT on v1, a (non-expiring) OAuth access token on a fork."""
+    return sim.issue_jwt(login) if flavor == "inat-v1" else sim.issue_access_token(login)
 
 
 def run_daemon_once(config: Path) -> None:
@@ -79,8 +90,13 @@ def bot_posts(sim: SimServer, login: str) -> dict[int, list[tuple[str, int | Non
     return out
 
 
-def check_bodies(sim: SimServer) -> list[dict[str, Any]]:
-    """Every write the simulator received matches the documented body schema; returns the bodies."""
+def check_bodies(sim: SimServer, flavor: str = "inat-v1") -> list[dict[str, Any]]:
+    """Every write the simulator received matches the documented body schema (v1) or is the Rails
+    form the forks take (legacy); returns the bodies."""
+    if flavor == "legacy":
+        assert all(r.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+                   for r in sim.writes)
+        return [r.json for r in sim.writes]
     spec = load_spec()
     bodies = []
     for req in sim.writes:
@@ -92,9 +108,10 @@ def check_bodies(sim: SimServer) -> list[dict[str, Any]]:
     return bodies
 
 
-def test_dry_run_sends_zero_writes_even_with_approvals(sim: SimServer, bundle: Path, tmp_path: Path) -> None:
+def test_dry_run_sends_zero_writes_even_with_approvals(sim: SimServer, bundle: Path, tmp_path: Path,
+                                                      flavor: str) -> None:
     config = write_config(tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, bundle=bundle,
-                          mode="dry-run", tmp=tmp_path)
+                          mode="dry-run", tmp=tmp_path, flavor=flavor)
     run_daemon_once(config)
     cfg = load_config(config)
     rows = decisions(cfg.database_path)
@@ -108,7 +125,7 @@ def test_dry_run_sends_zero_writes_even_with_approvals(sim: SimServer, bundle: P
     platform = create_platform(cfg, Secrets(), dry_run=True)
     with store.session() as s:
         s.get(DecisionRow, rows[101].id).status = "approved"  # type: ignore[union-attr]
-    outcome = post_decision(store, platform, rows[101].id, token=sim.issue_jwt(MODERATOR),
+    outcome = post_decision(store, platform, rows[101].id, token=user_token(sim, flavor, MODERATOR),
                             user_login=MODERATOR, mode=RunMode.REVIEW, cfg=cfg)
     store.close()
     assert outcome.status == "skipped"
@@ -116,9 +133,9 @@ def test_dry_run_sends_zero_writes_even_with_approvals(sim: SimServer, bundle: P
 
 
 def test_review_posts_exactly_the_approved_proposals_with_the_moderators_token(sim: SimServer, bundle: Path,
-                                                                              tmp_path: Path) -> None:
+                                                                              tmp_path: Path, flavor: str) -> None:
     config = write_config(tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, bundle=bundle,
-                          mode="review", tmp=tmp_path)
+                          mode="review", tmp=tmp_path, flavor=flavor)
     run_daemon_once(config)
     cfg = load_config(config)
     rows = decisions(cfg.database_path)
@@ -126,7 +143,7 @@ def test_review_posts_exactly_the_approved_proposals_with_the_moderators_token(s
     assert proposed == set(POSTABLE) | {105, 106}  # opt-outs are only refused at posting time
     assert sim.writes == []  # nothing before a moderator acts
 
-    jwt = sim.issue_jwt(MODERATOR)
+    jwt = user_token(sim, flavor, MODERATOR)
     store = Store(cfg.database_path)
     platform = create_platform(cfg, Secrets())
     outcomes = {}
@@ -143,7 +160,7 @@ def test_review_posts_exactly_the_approved_proposals_with_the_moderators_token(s
 
     assert bot_posts(sim, MODERATOR) == {101: [("identification", 401)], 103: [("comment", None)]}
     assert {r.headers.get("authorization") for r in sim.writes} == {f"Bearer {jwt}"}
-    bodies = check_bodies(sim)
+    bodies = check_bodies(sim, flavor)
     ident = next(b["identification"] for b in bodies if "identification" in b)
     assert ident.get("vision") in (None, False)
     assert "moderator" in ident["body"] and "plants-test" in ident["body"]
@@ -158,14 +175,14 @@ def test_review_posts_exactly_the_approved_proposals_with_the_moderators_token(s
 
 
 def test_auto_posts_every_eligible_decision_once(sim: SimServer, bundle: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PLANTBOT_API_TOKEN", sim.issue_jwt(BOT))
+                                                 monkeypatch: pytest.MonkeyPatch, flavor: str) -> None:
+    monkeypatch.setenv("PLANTBOT_API_TOKEN", user_token(sim, flavor, BOT))
     config = write_config(tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, bundle=bundle,
-                          mode="auto", tmp=tmp_path)
+                          mode="auto", tmp=tmp_path, flavor=flavor)
     run_daemon_once(config)
     expected = {oid: [(kind, taxon if kind == "identification" else None)] for oid, (kind, taxon) in POSTABLE.items()}
     assert bot_posts(sim, BOT) == expected
-    bodies = check_bodies(sim)
+    bodies = check_bodies(sim, flavor)
     assert all("Not reviewed by a person" in json.dumps(b) for b in bodies)
     rows = decisions(load_config(config).database_path)
     assert {oid: d.status for oid, d in rows.items()} == {101: "posted", 102: "posted", 103: "posted",
@@ -176,9 +193,9 @@ def test_auto_posts_every_eligible_decision_once(sim: SimServer, bundle: Path, t
     assert bot_posts(sim, BOT) == expected
 
 
-def test_status_reports_queue_posts_and_budget(sim: SimServer, bundle: Path, tmp_path: Path) -> None:
+def test_status_reports_queue_posts_and_budget(sim: SimServer, bundle: Path, tmp_path: Path, flavor: str) -> None:
     config = write_config(tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, bundle=bundle,
-                          mode="review", tmp=tmp_path)
+                          mode="review", tmp=tmp_path, flavor=flavor)
     run_daemon_once(config)
     result = CliRunner().invoke(main, ["--config", str(config), "status", "--json"])
     assert result.exit_code == 0, result.output
