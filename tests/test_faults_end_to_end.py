@@ -39,8 +39,15 @@ FAULTS = [
 ]
 
 
+def faults_for(flavor: str) -> list[str]:
+    """The same mix on the flavor's own listing route."""
+    listing = "/v1/observations*" if flavor == "inat-v1" else "/observations.json*"
+    return [f.replace("/v1/observations*", listing) for f in FAULTS]
+
+
 @pytest.mark.slow
-def test_fault_mix_every_observation_decided_once_at_most_one_request_a_second(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flavor", ["inat-v1", "legacy"])
+def test_fault_mix_every_observation_decided_once_at_most_one_request_a_second(tmp_path: Path, flavor: str) -> None:
     torch.manual_seed(0)
     world, species = make_world(WorldSpec(families=3, genera_per_family=2, species_per_genus=2, observations=560,
                                           photos_per_observation=(1, 2), photo_size=(96, 72), seed=3))
@@ -49,9 +56,9 @@ def test_fault_mix_every_observation_decided_once_at_most_one_request_a_second(t
     labels = labels_for(species)
     bundle = save_bundle(tmp_path / "bundle", name="tiny", version="1", arch="resnet18",
                          model=build_model("resnet18", len(labels)), labels=labels, input_size=32, resize_size=32)
-    with SimServer(world, faults=FaultPlan.parse(FAULTS, seed=11)) as sim:
+    with SimServer(world, faults=FaultPlan.parse(faults_for(flavor), seed=11)) as sim:
         cfg = sim_config(tmp_path, sim, bundle.path, requests_per_second=1.0,
-                         extra="[photos]\ntimeout_seconds = 5.0")
+                         extra="[photos]\ntimeout_seconds = 5.0", flavor=flavor)
         store = Store(cfg.database_path)
         platform = create_platform(cfg, dry_run=True)
         classifier = Classifier(bundle, batch_size=64)
@@ -67,7 +74,7 @@ def test_fault_mix_every_observation_decided_once_at_most_one_request_a_second(t
             per_obs = Counter(dict(s.execute(select(DecisionRow.observation_id, func.count())
                                               .group_by(DecisionRow.observation_id)).all()))
         store.close()
-        api_rate = sim.max_requests_in_window(1.0, path_prefix="/v1")
+        api_rate = sim.max_requests_in_window(1.0, path_prefix="/v1" if flavor == "inat-v1" else "/observations")
         faults_seen = Counter(r.fault for r in sim.requests if r.fault)
     assert set(per_obs) == plants, f"undecided: {sorted(plants - set(per_obs))[:10]} after {statuses}"
     assert max(per_obs.values()) == 1

@@ -45,22 +45,38 @@ def store(store: Store) -> Store:
     return store
 
 
+@pytest.fixture(params=["inat-v1", "legacy"])
+def flavor(request: pytest.FixtureRequest) -> str:
+    """Retracting works against both API flavors."""
+    return str(request.param)
+
+
+def token_of(sim: SimServer, flavor: str, login: str) -> str:
+    return sim.issue_jwt(login) if flavor == "inat-v1" else sim.issue_access_token(login)
+
+
+def ident_path(flavor: str, remote_id: int) -> str:
+    return f"/v1/identifications/{remote_id}" if flavor == "inat-v1" else f"/identifications/{remote_id}.json"
+
+
 def current(sim: SimServer) -> dict[int, bool]:
     with sim.lock:
         return {i.id: i.current for o in sim.world.observations.values() for i in o.identifications}
 
 
-def test_withdraws_the_versions_identifications_once(sim: SimServer, store: Store, tmp_path: Path) -> None:
-    cfg = sim_config(tmp_path, sim)
+def test_withdraws_the_versions_identifications_once(sim: SimServer, store: Store, tmp_path: Path,
+                                                     flavor: str) -> None:
+    cfg = sim_config(tmp_path, sim, flavor)
     platform = create_platform(cfg, Secrets(), dry_run=False)
-    token = sim.issue_jwt("alice")
+    token = token_of(sim, flavor, "alice")
     done = retract_model_version(store, platform, cfg, version="v1", token=token, user_login="alice",
                                  dry_run=False)
     assert {r.remote_id: r.status for r in done} == {6001: "withdrawn", 6002: "withdrawn", 6003: "other-author"}
     assert current(sim) == {6001: False, 6002: False, 6003: True, 6004: True}
-    assert [(w.method, w.path) for w in sim.writes] == [("PUT", "/v1/identifications/6001"),
-                                                         ("PUT", "/v1/identifications/6002")]
-    assert all(w.json == {"identification": {"current": False}} for w in sim.writes)
+    assert [(w.method, w.path) for w in sim.writes] == [("PUT", ident_path(flavor, 6001)),
+                                                         ("PUT", ident_path(flavor, 6002))]
+    assert all(w.json == {"identification": {"current": False if flavor == "inat-v1" else "false"}}
+               for w in sim.writes)
     with store.session() as s:
         statuses = dict(s.execute(select(DecisionRow.id, DecisionRow.status)).all())
         ledger = s.scalars(select(PostRow).where(PostRow.action == "withdraw")).all()
@@ -85,11 +101,11 @@ def test_withdraws_the_versions_identifications_once(sim: SimServer, store: Stor
     assert states[1] == states[2] == "withdrawn" and states[3] == "current"
 
 
-def test_dry_run_sends_and_writes_nothing(sim: SimServer, store: Store, tmp_path: Path) -> None:
-    cfg = sim_config(tmp_path, sim)
+def test_dry_run_sends_and_writes_nothing(sim: SimServer, store: Store, tmp_path: Path, flavor: str) -> None:
+    cfg = sim_config(tmp_path, sim, flavor)
     for dry_platform, dry_flag in ((False, True), (True, False)):
         platform = create_platform(cfg, Secrets(), dry_run=dry_platform)
-        listed = retract_model_version(store, platform, cfg, version="v1", token=sim.issue_jwt("alice"),
+        listed = retract_model_version(store, platform, cfg, version="v1", token=token_of(sim, flavor, "alice"),
                                        user_login="alice", dry_run=dry_flag)
         assert sorted(r.remote_id for r in listed if r.status == "would-withdraw") == [6001, 6002]
     assert sim.writes == []
@@ -100,10 +116,10 @@ def test_dry_run_sends_and_writes_nothing(sim: SimServer, store: Store, tmp_path
 
 
 def test_an_intent_left_by_a_crash_is_reconciled_not_resent(sim: SimServer, store: Store,
-                                                             tmp_path: Path) -> None:
-    cfg = sim_config(tmp_path, sim)
+                                                             tmp_path: Path, flavor: str) -> None:
+    cfg = sim_config(tmp_path, sim, flavor)
     platform = create_platform(cfg, Secrets(), dry_run=False)
-    token = sim.issue_jwt("alice")
+    token = token_of(sim, flavor, "alice")
     with sim.lock:  # the first withdrawal reached the server, then the process died
         sim.world.observations[201].identifications[0].current = False
     with store.session() as s:
@@ -118,25 +134,25 @@ def test_an_intent_left_by_a_crash_is_reconciled_not_resent(sim: SimServer, stor
     assert withdraw_post(store, platform, post_id=ids[6001], token=token, user_login="alice") == "withdrawn"
     assert sim.writes == []  # already not current upstream: recorded without a second request
     assert withdraw_post(store, platform, post_id=ids[6002], token=token, user_login="alice") == "withdrawn"
-    assert [w.path for w in sim.writes] == ["/v1/identifications/6002"]
+    assert [w.path for w in sim.writes] == [ident_path(flavor, 6002)]
     assert current(sim)[6002] is False
 
 
 def test_a_refused_withdrawal_is_recorded_and_retried_next_run(sim: SimServer, store: Store,
-                                                               tmp_path: Path) -> None:
-    cfg = sim_config(tmp_path, sim)
+                                                               tmp_path: Path, flavor: str) -> None:
+    cfg = sim_config(tmp_path, sim, flavor)
     platform = create_platform(cfg, Secrets(), dry_run=False)
     # bob's token cannot withdraw alice's identifications (403): recorded as failed, nothing lost
     with store.session() as s:
         s.execute(update(PostRow).where(PostRow.remote_id == 6001).values(user_login="bob"))
-    done = retract_model_version(store, platform, cfg, version="v1", token=sim.issue_jwt("bob"),
+    done = retract_model_version(store, platform, cfg, version="v1", token=token_of(sim, flavor, "bob"),
                                  user_login="bob", dry_run=False)
     assert {r.remote_id: r.status for r in done}[6001] == "failed"
     assert current(sim)[6001] is True
     with store.session() as s:
         s.execute(update(PostRow).where(PostRow.remote_id == 6001, PostRow.action == "post")
                   .values(user_login="alice"))
-    done = retract_model_version(store, platform, cfg, version="v1", token=sim.issue_jwt("alice"),
+    done = retract_model_version(store, platform, cfg, version="v1", token=token_of(sim, flavor, "alice"),
                                  user_login="alice", dry_run=False)
     assert {r.remote_id: r.status for r in done}[6001] == "withdrawn"
     assert current(sim)[6001] is False
@@ -146,16 +162,16 @@ def test_a_refused_withdrawal_is_recorded_and_retried_next_run(sim: SimServer, s
 
 
 def test_cli_retract_dry_run_and_yes(sim: SimServer, store: Store, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                     monkeypatch: pytest.MonkeyPatch, flavor: str) -> None:
     from click.testing import CliRunner
 
     from bot.cli import main
 
-    c = sim_config(tmp_path, sim)
+    c = sim_config(tmp_path, sim, flavor)
     cfg = write_sim_config(tmp_path / "config.toml", api_url=c.platform.api_url, site_url=c.platform.site_url,
-                           state=tmp_path, sections={"platform": {"requests_per_second": 1000.0},
+                           state=tmp_path, sections={"platform": {"flavor": flavor, "requests_per_second": 1000.0},
                                                      "store": {"database": store.database}})
-    monkeypatch.setenv("PLANTBOT_API_TOKEN", sim.issue_jwt("alice"))
+    monkeypatch.setenv("PLANTBOT_API_TOKEN", token_of(sim, flavor, "alice"))
     runner = CliRunner()
     dry = runner.invoke(main, ["--config", str(cfg), "retract", "--model-version", "v1", "--dry-run"])
     assert dry.exit_code == 0, dry.output
@@ -170,22 +186,20 @@ def test_cli_retract_dry_run_and_yes(sim: SimServer, store: Store, tmp_path: Pat
 
 
 def test_review_mode_retract_with_the_bots_token_names_each_moderator_and_fails(
-        sim: SimServer, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sim: SimServer, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flavor: str) -> None:
     """Review mode: everything was posted under the moderators' accounts; the bot withdraws nothing."""
     from click.testing import CliRunner
 
     from bot.cli import main
     from bot.store.withdrawals import left_standing
 
-    cfg = tmp_path / "config.toml"
-    c = sim_config(tmp_path, sim)
-    cfg.write_text(
-        f'[platform]\napi_url = "{c.platform.api_url}"\nsite_url = "{c.platform.site_url}"\n'
-        f'ratelimit_path = "{c.platform.ratelimit_path}"\nrequests_per_second = 1000.0\n'
-        f'[store]\ndatabase = "{store.database}"\n', encoding="utf-8")
+    c = sim_config(tmp_path, sim, flavor)
+    cfg = write_sim_config(tmp_path / "config.toml", api_url=c.platform.api_url, site_url=c.platform.site_url,
+                           state=tmp_path, sections={"platform": {"flavor": flavor, "requests_per_second": 1000.0},
+                                                     "store": {"database": store.database}})
     with sim.lock:
         sim.world.users[9] = SimUser(9, "plantbot")
-    monkeypatch.setenv("PLANTBOT_API_TOKEN", sim.issue_jwt("plantbot"))
+    monkeypatch.setenv("PLANTBOT_API_TOKEN", token_of(sim, flavor, "plantbot"))
     result = CliRunner().invoke(main, ["--config", str(cfg), "retract", "--model-version", "v1", "--yes"])
     assert result.exit_code == 1 and sim.writes == []
     assert "3 identification(s) of model version v1 are still current" in result.output

@@ -46,10 +46,11 @@ def write_sim_config(path: Path, *, api_url: str, site_url: str, state: Path, se
 
 
 def sim_config(tmp_path: Path, sim: SimServer, bundle_path: Path, *, requests_per_second: float = 50.0,
-               extra: str = "") -> Config:
+               extra: str = "", flavor: str = "inat-v1") -> Config:
     """Dry-run, a database and rate-limit bucket in `tmp_path`, the given model bundle; `extra` adds TOML."""
     return load_config(write_sim_config(
         tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, state=tmp_path, extra=extra,
-        sections={"platform": {"requests_per_second": requests_per_second, "requests_per_minute": 3000},
+        sections={"platform": {"flavor": flavor, "requests_per_second": requests_per_second,
+                               "requests_per_minute": 3000},
                   "model": {"path": bundle_path}, "posting": {"mode": "dry-run"},
                   "store": {"database": tmp_path / "db.sqlite3"}}))
