@@ -59,10 +59,19 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+IDENT_PATH = {"inat-v1": "/v1/identifications", "legacy": "/identifications.json"}
+
+
+@pytest.fixture(params=["inat-v1", "legacy"])
+def flavor(request: pytest.FixtureRequest) -> str:
+    """The crash-and-restart guarantee holds on both API flavors."""
+    return str(request.param)
+
+
 @pytest.fixture()
-def held_sim() -> Iterator[SimServer]:
+def held_sim(flavor: str) -> Iterator[SimServer]:
     world, _ = build_world()
-    faults = FaultPlan([FaultRule("POST /v1/identifications", "hold", delay=300.0, times=1)])
+    faults = FaultPlan([FaultRule(f"POST {IDENT_PATH[flavor]}", "hold", delay=300.0, times=1)])
     with SimServer(world, faults=faults) as server:
         yield server
 
@@ -75,11 +84,12 @@ def bot_identifications(sim: SimServer) -> dict[int, list[int]]:
 
 
 def test_sigkill_while_the_post_is_held_then_restart_posts_exactly_once(held_sim: SimServer, bundle: Path,
-                                                                         tmp_path: Path) -> None:
+                                                                         tmp_path: Path, flavor: str) -> None:
     sim = held_sim
     config = write_config(tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, bundle=bundle,
-                          mode="auto", tmp=tmp_path)
-    env = child_env(PLANTBOT_API_TOKEN=sim.issue_jwt(BOT))
+                          mode="auto", tmp=tmp_path, flavor=flavor)
+    token = sim.issue_jwt(BOT) if flavor == "inat-v1" else sim.issue_access_token(BOT)
+    env = child_env(PLANTBOT_API_TOKEN=token)
     log = tmp_path / "daemon.log"
     proc = start_daemon(config, log, env)
     try:
@@ -109,7 +119,7 @@ def test_sigkill_while_the_post_is_held_then_restart_posts_exactly_once(held_sim
     assert {p.status for p in posts.values()} == {"posted"}
     assert posts[held_on].remote_id == idents[held_on][0] and posts[held_on].attempts == 1
     assert all(statuses[oid] == "posted" for oid in POSTABLE)
-    assert sum(r.path == "/v1/identifications" for r in sim.writes) == 2  # the held one was never resent
+    assert sum(r.path == IDENT_PATH[flavor] for r in sim.writes) == 2  # the held one was never resent
     assert "reconciled post" in log.read_text()
 
 

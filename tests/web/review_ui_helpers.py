@@ -124,3 +124,17 @@ def csrf_of(client: FlaskClient) -> str:
         token = sess.get("csrf")
     assert isinstance(token, str) and token
     return token
+
+
+def token_login(sim: Any, bearer: str) -> str | None:
+    """Whose token a write carried: a JWT on v1, an OAuth access token on a fork."""
+    claims = sim.tokens.check_jwt(bearer)
+    if claims is not None:
+        return str(claims["login"])
+    user_id = sim.tokens.check_access_token(bearer)
+    return sim.world.users[user_id].login if user_id is not None else None
+
+
+def endpoint(path: str) -> str:
+    """/v1/identifications and /identifications.json alike: the resource written."""
+    return path.removesuffix(".json").rsplit("/", 1)[-1]

@@ -19,7 +19,17 @@ from sqlalchemy import select
 from bot.store.db import Store
 from bot.store.models import DecisionRow, PostRow, ReviewActionRow
 from bot.web.context import EXTENSION
-from tests.web.review_ui_helpers import MODERATOR, OUTSIDER, build_app, csrf_of, make_config, seed_proposals, sign_in
+from tests.web.review_ui_helpers import (
+    MODERATOR,
+    OUTSIDER,
+    build_app,
+    csrf_of,
+    endpoint,
+    make_config,
+    seed_proposals,
+    sign_in,
+    token_login,
+)
 
 
 @pytest.fixture(params=["inat-v1", "legacy"])
@@ -44,20 +54,6 @@ def client(app: Flask, seeded: Any) -> FlaskClient:
     done = sign_in(c)
     assert done.status_code == 302 and done.headers["Location"] == "/"
     return c
-
-
-def token_login(sim: Any, bearer: str) -> str | None:
-    """Whose token a write carried: a JWT on v1, an OAuth access token on a fork."""
-    claims = sim.tokens.check_jwt(bearer)
-    if claims is not None:
-        return str(claims["login"])
-    user_id = sim.tokens.check_access_token(bearer)
-    return sim.world.users[user_id].login if user_id is not None else None
-
-
-def endpoint(path: str) -> str:
-    """/v1/identifications and /identifications.json alike: the resource written."""
-    return path.removesuffix(".json").rsplit("/", 1)[-1]
 
 
 def writes(sim: Any) -> list[Any]:

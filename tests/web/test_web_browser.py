@@ -18,7 +18,15 @@ from sqlalchemy import select
 from bot.store.db import Store
 from bot.store.models import DecisionRow, PostRow, ReviewActionRow
 from bot.web.server import make_review_server
-from tests.web.review_ui_helpers import MODERATOR, PASSWORD, build_app, make_config, seed_proposals
+from tests.web.review_ui_helpers import (
+    MODERATOR,
+    PASSWORD,
+    build_app,
+    endpoint,
+    make_config,
+    seed_proposals,
+    token_login,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -38,9 +46,15 @@ def _need_chromium() -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(params=["inat-v1", "legacy"])
+def flavor(request: pytest.FixtureRequest) -> str:
+    """The review UI runs against both API flavors."""
+    return str(request.param)
+
+
 @pytest.fixture
-def served(sim: Any, store: Store, tmp_path: Path) -> Iterator[str]:
-    app = build_app(make_config(sim, tmp_path), store)
+def served(sim: Any, store: Store, tmp_path: Path, flavor: str) -> Iterator[str]:
+    app = build_app(make_config(sim, tmp_path, flavor=flavor), store)
     server = make_review_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, name="review-ui", daemon=True)
     thread.start()
@@ -53,7 +67,7 @@ def served(sim: Any, store: Store, tmp_path: Path) -> Iterator[str]:
 
 
 def test_moderator_reviews_proposals_in_chromium(served: str, sim: Any, store: Store,
-                                                 tmp_path: Path) -> None:
+                                                 tmp_path: Path, flavor: str) -> None:
     _need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -106,12 +120,12 @@ def test_moderator_reviews_proposals_in_chromium(served: str, sim: Any, store: S
     writes = sim.writes
     assert len(writes) == 2
     bearers = {w.headers.get("authorization", "").removeprefix("Bearer ") for w in writes}
-    assert len(bearers) == 1 and sim.tokens.check_jwt(bearers.pop())["login"] == MODERATOR
+    assert len(bearers) == 1 and token_login(sim, bearers.pop()) == MODERATOR
     ident, comment = writes
-    assert ident.path == "/v1/identifications"
-    assert ident.json["identification"]["observation_id"] == seeded.observation_ids[0]
-    assert "vision" not in ident.json["identification"] or ident.json["identification"]["vision"] is False
-    assert comment.path == "/v1/comments" and comment.json["comment"]["body"] == EDITED
+    assert endpoint(ident.path) == "identifications" and endpoint(comment.path) == "comments"
+    assert int(ident.json["identification"]["observation_id"]) == seeded.observation_ids[0]
+    assert ident.json["identification"].get("vision") in (None, False)
+    assert comment.json["comment"]["body"] == EDITED
 
     with store.session() as s:
         acts = [(a.decision_id, a.action, a.moderator, a.reason, a.edited_text)
