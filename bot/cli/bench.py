@@ -88,7 +88,7 @@ def _table(r: dict[str, Any]) -> Table:
     """float32 and the chosen dtype in columns; medians of the interleaved rounds with (lowest-highest)."""
     table = Table(title=f"plantbot bench: {r['arch']} @ {r['input_size']} px on {r['device']} ({r['device_name']})")
     names = list(r["by_dtype"])
-    table.add_column("figure")
+    table.add_column("figure", no_wrap=True)  # row names stay whole; values wrap instead
     for name in names:
         table.add_column(name, justify="right")
     cols = [r["by_dtype"][n] for n in names]
