@@ -12,6 +12,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,7 +54,8 @@ class PlatformConfig:
     site_id: int | None = None
     place_id: int | None = None
     project_id: int | None = None
-    quality_grade: str | None = None  # "needs_id", "research", "casual" or None for all
+    quality_grade: str | None = "needs_id"  # "needs_id", "research", "casual"; "any" (None): all grades
+    start: str | int = "now"  # where a new cursor starts: "now", a date "YYYY-MM-DD" or an observation id
     photo_hosts: list[str] = field(default_factory=list)
     extra_photo_hosts: list[str] = field(default_factory=list)
     per_page: int = 200
@@ -311,7 +313,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where)
+        fits = next((a for a in inner if isinstance(value, a) and not isinstance(value, bool)), inner[0])
+        return _coerce(value, fits, where)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
@@ -336,8 +339,14 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
     """Checks that need more than one key's type."""
     p, ph, m, d, po = cfg.platform, cfg.photos, cfg.model, cfg.decision, cfg.posting
     _check(p.flavor in ("inat-v1", "legacy"), where, f"[platform] flavor: {p.flavor!r} is not inat-v1 or legacy")
-    _check(p.quality_grade in (None, "needs_id", "research", "casual"), where,
-           f"[platform] quality_grade: {p.quality_grade!r} is not needs_id, research or casual")
+    _check(p.quality_grade in (None, "any", "needs_id", "research", "casual"), where,
+           f"[platform] quality_grade: {p.quality_grade!r} is not needs_id, research, casual or any")
+    if p.quality_grade == "any":
+        p.quality_grade = None  # no filter; the same cursor as a config from before the key had a default
+    try:
+        start_point(p.start)
+    except ValueError as exc:
+        raise ConfigError(f"{where} [platform] start: {exc}") from None
     _check(1 <= p.per_page <= 200, where, "[platform] per_page: must be between 1 and 200")
     _check(p.max_response_bytes > 0, where, "[platform] max_response_bytes: must be > 0")
     _check(p.max_id_jump >= 0, where, "[platform] max_id_jump: must be >= 0 (0 turns the check off)")
@@ -393,6 +402,38 @@ def _check_flora(cfg: Config, where: str) -> None:
                "API (species_counts); a legacy site has no equivalent, use flora = \"file\"")
         _check(cfg.flora_place_id is not None, where,
                "[decision] flora_place_id: flora = \"place\" needs a place ([platform] place_id or this key)")
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where polling starts on a database with no cursor yet: the newest observation, a date or an id."""
+
+    kind: str  # "now", "date" or "id"
+    on: date | None = None
+    after_id: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "date":
+            return f"the first observation created on or after {self.on}"
+        if self.kind == "id":
+            return f"after observation id {self.after_id}"
+        return "the newest observation (now)"
+
+
+def start_point(value: str | int) -> StartPoint:
+    """Reads `[platform] start`: "now", "YYYY-MM-DD", or an id (0: the platform's first observation)."""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        if number < 0:
+            raise ValueError(f"{value!r} is a negative id")
+        return StartPoint("id", after_id=number)
+    text = str(value).strip().lower()
+    if text == "now":
+        return StartPoint("now")
+    try:
+        return StartPoint("date", on=date.fromisoformat(text))
+    except ValueError:
+        raise ValueError(f"{value!r} is not \"now\", a date (YYYY-MM-DD) or an observation id") from None
 
 
 def check_model_path(cfg: Config) -> Path:

@@ -34,6 +34,7 @@ from bot.flora import apply_flora
 from bot.flora_cache import load_flora
 from bot.photos import MediaBudget
 from bot.pipeline import stream_classify
+from bot.start import ensure_cursor
 from bot.store import records
 from bot.store.db import Store
 from bot.store.media import StoreMediaLedger
@@ -171,8 +172,7 @@ class CycleRunner:
 
     def _poll_new(self) -> None:
         key = cursor_key(self.cfg, self.platform)
-        with self.store.session() as db:
-            cursor = records.get_cursor(db, key)
+        cursor = ensure_cursor(self.cfg, self.store, self.platform, key)
         pages = self.platform.get_new_observations(cursor)
         while True:
             with self.summary.timed("poll"):

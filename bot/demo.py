@@ -85,6 +85,8 @@ contact = "demo@example.invalid"
 requests_per_second = 5.0
 requests_per_minute = 300
 ratelimit_path = "ratelimit.sqlite3"
+start = 0                # the demo world streams in from its first observation (a real install: "now")
+quality_grade = "any"    # and shows every grade (a real install: "needs_id")
 
 [model]
 path = "model"

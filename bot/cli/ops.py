@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
@@ -30,6 +31,54 @@ def run(state: State, dry_run: bool, max_cycles: int | None) -> None:
     from bot.daemon import run_daemon
 
     sys.exit(run_daemon(state.config, mode=RunMode.of(state.config.posting.mode, dry_run), max_cycles=max_cycles))
+
+
+@click.command("backfill")
+@click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Observations created on or "
+              "after this date (YYYY-MM-DD).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="...and before this date "
+              "(default: up to where live polling started).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many observations this run; "
+              "run again to go on.")
+@click.option("--dry-run", is_flag=True, help="Record decisions only; send no write request at all.")
+@pass_state
+def backfill(state: State, since: datetime, until: datetime | None, limit: int | None, dry_run: bool) -> None:
+    """Decide older observations on purpose: oldest first, same budgets, resumable, live cursor untouched."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from bot.backfill import BackfillRange, run_backfill
+    from bot.classifier import Classifier
+    from bot.cli.core import print_summary
+    from bot.config import Secrets
+    from bot.domain import CycleStatus, RunMode
+    from bot.platforms import create_platform
+    from bot.store import Store
+
+    cfg = state.config
+    if until is not None and until.date() <= since.date():
+        raise click.UsageError("--until must be after --since")
+    classifier = Classifier.from_config(cfg)
+    mode = RunMode.of(cfg.posting.mode, dry_run)
+    if mode is RunMode.AUTO:
+        from bot.post import check_mode_allowed
+
+        check_mode_allowed(cfg)  # before any decision is recorded as approved for posting
+    store = Store(cfg.database_path)
+    platform = create_platform(cfg, Secrets.from_env(), dry_run=mode.dry_run)
+    window = BackfillRange(since.date(), until.date() if until else None, limit)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} observations"),
+               TimeElapsedColumn())
+    try:
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task(f"backfill from {window.since}", total=limit)
+            summary = run_backfill(cfg, store, platform, classifier, window, mode=mode,
+                                   progress=lambda n: bar.advance(task, n))
+    finally:
+        platform.close()
+        store.close()
+    print_summary(summary)
+    if summary.status == CycleStatus.FAILED:
+        sys.exit(1)
 
 
 def _budget(cfg: Any, store: Any) -> dict[str, Any] | str:
@@ -78,28 +127,57 @@ def flora_lines(flora: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
+def _model(cfg: Any) -> str:
+    """Whether the configured model bundle loads, in words (status goes on either way)."""
+    try:
+        from bot.classifier import load_bundle
+        from bot.config import check_model_path
+
+        bundle = load_bundle(check_model_path(cfg))
+        return f"{bundle.name} {bundle.version} ({len(bundle.labels)} labels) loads"
+    except Exception as exc:
+        return f"does not load: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
+
+def word(value: Any, empty: str = "never") -> str:
+    """A value as `status` prints it: yes/no for booleans, `empty` for nothing, never a Python repr."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return empty
+    return str(value)
+
+
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @pass_state
 def status(state: State, as_json: bool) -> None:
-    """Last cycle, review queue by kind, posts by status, errors in the last 24 h, request budget."""
+    """Where polling started, last cycle, review queue, posts, errors in the last 24 h, budget, model.
+
+    Exits 1 when the database does not exist (it is never created here).
+    """
+    from bot.start import get_start_records
     from bot.store import Store
     from bot.store.posting import get_value, status_report
 
     cfg = state.config
+    if not cfg.database_path.exists():
+        raise click.ClickException(f"{cfg.database_path}: no database yet; create it with `plantbot init` "
+                                   "or `plantbot db upgrade`")
     store = Store(cfg.database_path)
     try:
         with store.session() as s:
             report = status_report(s)
             token_at = get_value(s, "token_refreshed_at")
             flora = _flora(cfg, s)
+        starts = [vars(r) for r in get_start_records(store)]
         budget = _budget(cfg, store)
     finally:
         store.close()
-    doc = {"database": str(cfg.database_path), "mode": cfg.posting.mode, "last_cycle": report.last_cycle,
-           "queue": report.queue, "posts": report.posts, "retry_due": report.retry_due,
-           "errors_24h": report.errors_24h, "budget": budget, "token_refreshed_at": token_at,
-           "flora": flora}
+    doc = {"database": str(cfg.database_path), "mode": cfg.posting.mode, "start_setting": str(cfg.platform.start),
+           "starts": starts, "last_cycle": report.last_cycle, "queue": report.queue, "posts": report.posts,
+           "retry_due": report.retry_due, "errors_24h": report.errors_24h, "budget": budget,
+           "token_refreshed_at": token_at, "flora": flora, "model": _model(cfg)}
     if as_json:
         click.echo(json.dumps(doc, indent=2, default=str))
         return
@@ -111,9 +189,14 @@ def _print_status(doc: dict[str, Any]) -> None:
     table = Table(title=f"PlantBot status ({doc['mode']} mode, {doc['database']})")
     table.add_column("what")
     table.add_column("value", justify="right")
+    if not doc["starts"]:
+        table.add_row("polling starts", f"not yet chosen (start = {doc['start_setting']}, on the first cycle)")
+    for start in doc["starts"]:
+        table.add_row("polling started", f"after id {start['cursor']} (start = {start['setting']}, "
+                                         f"chosen {start['chosen_at']})")
     last = doc["last_cycle"]
     if last is None:
-        table.add_row("last cycle", "none yet")
+        table.add_row("last cycle", "never")
     else:
         table.add_row("last cycle", f"#{last['id']} {last['status']} at {last['started_at']}")
         table.add_row("  observations seen / decided", f"{last['seen']} / {last['decided']}")
@@ -137,9 +220,11 @@ def _print_status(doc: dict[str, Any]) -> None:
     budget = doc["budget"]
     if isinstance(budget, dict):
         for key, value in budget.items():
-            table.add_row(plain(f"budget: {key}"), plain(value))
+            table.add_row(plain(f"budget: {key.replace('_', ' ')}"), plain(word(value, "none")))
     else:
         table.add_row("budget", plain(budget))
+    table.add_row("token refreshed", plain(word(doc["token_refreshed_at"])))
+    table.add_row("model", plain(doc["model"]))
     console.print(table)
     for err in doc["errors_24h"][-20:]:
         console.print(labelled("error", "red", err), soft_wrap=True)
@@ -149,3 +234,4 @@ def register(group: click.Group) -> None:
     """Adds this module's commands to the top-level group."""
     group.add_command(run)
     group.add_command(status)
+    group.add_command(backfill)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from bot.domain import Comment, Identification, Observation, Taxon, User
@@ -29,12 +30,33 @@ class ObservationPage:
     last_id: int = 0  # the highest observation id on this page (parsed or not): the next cursor
 
 
+def created_within(created: datetime | None, since: datetime | None, until: datetime | None) -> bool:
+    """[since, until) on creation time; an observation without a readable time is kept (ids bound it)."""
+    if created is None:
+        return True
+    at = created if created.tzinfo else created.replace(tzinfo=UTC)
+    return (since is None or at >= since) and (until is None or at < until)
+
+
 class Platform(Protocol):
     name: str  # a key for cursors, e.g. "inat-v1:https://api.inaturalist.org/v1"
     dry_run: bool  # when True, no write request is ever sent
 
     def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]:
         """Plant observations with photos whose id is above `cursor`, oldest first, page by page."""
+        ...
+
+    def get_older_observations(self, after_id: int, before_id: int, since: datetime | None,
+                               until: datetime | None) -> Iterator[ObservationPage]:
+        """Ids strictly between the two, created in [since, until) (aware UTC), oldest first: a backfill."""
+        ...
+
+    def get_newest_id(self) -> int | None:
+        """The newest matching observation's id (None on an empty platform)."""
+        ...
+
+    def get_first_id_since(self, since: date) -> int | None:
+        """The lowest id of a matching observation created on or after `since` (None: none yet)."""
         ...
 
     def get_observations(self, ids: Sequence[int]) -> list[Observation]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.domain import Comment, Identification, Observation, Taxon, User
 from bot.errors import PlatformError
 from bot.platforms.adapter import AdapterBase
-from bot.platforms.base import ObservationPage
+from bot.platforms.base import ObservationPage, created_within
 from bot.platforms.parse_v1 import (
     ParseError,
     as_dict,
@@ -24,6 +25,7 @@ from bot.platforms.parse_v1 import (
     parse_results,
     parse_taxon,
     parse_user,
+    raw_id,
     req_int,
 )
 from bot.platforms.session import NotFound
@@ -42,19 +44,37 @@ class InatV1Platform(AdapterBase):
 
     # --- reads ---------------------------------------------------------------------------------------
 
-    def poll_params(self, cursor: int) -> dict[str, Any]:
-        params: dict[str, Any] = {"iconic_taxa": "Plantae", "photos": "true", "order_by": "id", "order": "asc",
-                                  "id_above": cursor, "per_page": self.pcfg.per_page}
+    def filters(self) -> dict[str, Any]:
+        """What every listing asks for: plants with photos, narrowed by the configured filters."""
+        params: dict[str, Any] = {"iconic_taxa": "Plantae", "photos": "true"}
         for key in ("place_id", "project_id", "quality_grade", "site_id"):
             value = getattr(self.pcfg, key)
             if value is not None:
                 params[key] = value
         return params
 
+    def poll_params(self, cursor: int) -> dict[str, Any]:
+        return {**self.filters(), "order_by": "id", "order": "asc", "id_above": cursor, "per_page": self.pcfg.per_page}
+
     def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]:
+        return self._pages(cursor, {})
+
+    def get_older_observations(self, after_id: int, before_id: int, since: datetime | None,
+                               until: datetime | None) -> Iterator[ObservationPage]:
+        """Ids in (after_id, before_id) created in [since, until), oldest first: what a backfill decides."""
+        extra: dict[str, Any] = {"id_below": before_id}
+        if since is not None:
+            extra["created_d1"] = since.isoformat()
+        if until is not None:
+            extra["created_d2"] = (until - timedelta(seconds=1)).isoformat()
+        for page in self._pages(after_id, extra):
+            kept = [o for o in page.observations if created_within(o.created_at, since, until)]
+            yield ObservationPage(kept, page.rejected, page.last_id)
+
+    def _pages(self, cursor: int, extra: dict[str, Any]) -> Iterator[ObservationPage]:
         while True:
             url = f"{self.api}/observations"
-            doc = self.http.request("GET", url, params=self.poll_params(cursor))
+            doc = self.http.request("GET", url, params={**self.poll_params(cursor), **extra})
             try:
                 observations, rejected, last_id = parse_results(doc, cursor=cursor, max_jump=self.pcfg.max_id_jump)
             except ParseError as exc:
@@ -70,6 +90,26 @@ class InatV1Platform(AdapterBase):
             if count < self.pcfg.per_page:
                 return
             cursor = last_id
+
+    def get_newest_id(self) -> int | None:
+        """The newest matching observation's id: one request, where `start = "now"` begins."""
+        return self._first_id({**self.filters(), "order_by": "id", "order": "desc", "per_page": 1})
+
+    def get_first_id_since(self, since: date) -> int | None:
+        """The first matching observation created on or after `since` (None: none yet)."""
+        return self._first_id({**self.filters(), "created_d1": since.isoformat(), "order_by": "id", "order": "asc",
+                               "per_page": 1})
+
+    def _first_id(self, params: dict[str, Any]) -> int | None:
+        url = f"{self.api}/observations"
+        doc = self.http.request("GET", url, params=params)
+        results = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(results, list):
+            raise PlatformError(f"GET {url}: the answer has no results list")
+        found = raw_id(results[0]) if results else None
+        if results and found is None:
+            raise PlatformError(f"GET {url}: the first result has no usable id")
+        return found
 
     def get_observations(self, ids: Sequence[int]) -> list[Observation]:
         found: list[Observation] = []

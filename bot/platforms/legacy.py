@@ -9,22 +9,23 @@ an OAuth access token, which does not expire there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
 from bot.domain import Comment, Identification, Observation, Taxon, User
 from bot.errors import PlatformError
 from bot.platforms.adapter import AdapterBase
-from bot.platforms.base import ObservationPage, Rejected
+from bot.platforms.base import ObservationPage, Rejected, created_within
 from bot.platforms.parse_legacy import (
     parse_legacy_comment,
     parse_legacy_identification,
     parse_legacy_observation,
     parse_legacy_taxon,
 )
-from bot.platforms.parse_v1 import ParseError, parse_each, parse_results, raw_id, req_int, req_str
+from bot.platforms.parse_v1 import ParseError, opt_time, parse_each, parse_results, raw_id, req_int, req_str
 from bot.platforms.session import NotFound
 
 log = logging.getLogger(__name__)
@@ -54,24 +55,25 @@ class LegacyPlatform(AdapterBase):
 
     gap: str | None = None  # set when a poll could not list every new observation
 
-    def _new_raw(self, cursor: int) -> list[Any]:
-        """Raw records above `cursor`, newest first, walking pages until the cursor is reached."""
+    def _new_raw(self, cursor: int, keep: Callable[[Any, int], bool] | None = None,
+                 past: Callable[[Any], bool] | None = None) -> list[Any]:
+        """Raw records above `cursor`, oldest first, walking pages (newest first) until the cursor is reached.
+
+        `keep` narrows the records taken; `past` marks a record beyond which every later page is too old.
+        """
         by_id: dict[int, Any] = {}
         no_id: list[Any] = []
         for page in range(1, MAX_PAGES + 1):
-            url = f"{self.site}/observations.json"
-            doc = self.http.request("GET", url, params=self.list_params(page))
-            if not isinstance(doc, list):
-                raise PlatformError(f"GET {url}: expected a JSON list, got {type(doc).__name__}")
+            doc = self._list(page, self.pcfg.per_page)
             ids = [raw_id(r) for r in doc]
             for raw, rid in zip(doc, ids, strict=True):
                 if rid is None:
                     no_id.append(raw)
-                elif rid > cursor:
+                elif rid > cursor and (keep is None or keep(raw, rid)):
                     by_id[rid] = raw  # a record seen twice (the list shifted meanwhile) counts once
             known = [i for i in ids if i is not None]
             # Only an empty page or the cursor ends the walk: a fork may cap per_page below ours.
-            if not doc or (known and min(known) <= cursor):
+            if not doc or (known and min(known) <= cursor) or (past is not None and any(map(past, doc))):
                 break
         else:
             self.gap = (f"the list stopped after {MAX_PAGES} pages: observations between id {cursor} and "
@@ -79,9 +81,55 @@ class LegacyPlatform(AdapterBase):
             log.warning("legacy poll: %s", self.gap)
         return [by_id[i] for i in sorted(by_id)] + no_id
 
+    def _list(self, page: int, per_page: int) -> list[Any]:
+        url = f"{self.site}/observations.json"
+        doc = self.http.request("GET", url, params={**self.list_params(page), "per_page": per_page})
+        if not isinstance(doc, list):
+            raise PlatformError(f"GET {url}: expected a JSON list, got {type(doc).__name__}")
+        return doc
+
+    def get_newest_id(self) -> int | None:
+        """The newest matching observation's id: one request for the first record of the list."""
+        doc = self._list(1, 1)
+        if doc and raw_id(doc[0]) is None:
+            raise PlatformError(f"GET {self.site}/observations.json: the first record has no usable id")
+        return raw_id(doc[0]) if doc else None
+
+    def get_first_id_since(self, since: date) -> int | None:
+        """The list has no creation filter: walk it (newest first) to the first record created before `since`."""
+        after = datetime.combine(since, time(), UTC)
+        found: int | None = None
+        for page in range(1, MAX_PAGES + 1):
+            doc = self._list(page, self.pcfg.per_page)
+            for raw in doc:
+                rid = raw_id(raw)
+                if _created(raw) is not None and not created_within(_created(raw), after, None):
+                    return found
+                if rid is not None:
+                    found = rid if found is None else min(found, rid)
+            if not doc:
+                return found
+        raise PlatformError(f"{since} lies more than {MAX_PAGES} pages back in this platform's list; "
+                            "set [platform] start to an observation id instead")
+
+    def get_older_observations(self, after_id: int, before_id: int, since: datetime | None,
+                               until: datetime | None) -> Iterator[ObservationPage]:
+        """A backfill: the list has no id or date filters, so the walk filters and stops at `since`."""
+        def keep(raw: Any, rid: int) -> bool:
+            return rid < before_id and created_within(_created(raw), since, until)
+
+        def past(raw: Any) -> bool:
+            created = _created(raw)
+            return since is not None and created is not None and not created_within(created, since, None)
+
+        self.gap = None
+        yield from self._paged(self._new_raw(after_id, keep, past), after_id)
+
     def get_new_observations(self, cursor: int) -> Iterator[ObservationPage]:
         self.gap = None
-        raw = self._new_raw(cursor)
+        yield from self._paged(self._new_raw(cursor), cursor)
+
+    def _paged(self, raw: list[Any], cursor: int) -> Iterator[ObservationPage]:
         size = self.pcfg.per_page
         for start in range(0, len(raw), size):
             chunk = raw[start:start + size]
@@ -202,3 +250,11 @@ class LegacyPlatform(AdapterBase):
     def update_identification(self, token: str, identification_id: int, current: bool) -> None:
         data = {"identification[current]": "true" if current else "false"}
         self._authed("PUT", f"{self.site}/identifications/{int(identification_id)}.json", token, data=data)
+
+
+def _created(raw: Any) -> datetime | None:
+    """A list record's creation time (aware), when it has a readable one."""
+    if not isinstance(raw, dict):
+        return None
+    created = opt_time(raw.get("created_at_utc") or raw.get("created_at"))
+    return created if created is None or created.tzinfo else created.replace(tzinfo=UTC)

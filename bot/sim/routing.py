@@ -164,6 +164,15 @@ def to_int(value: Any, name: str) -> int:
         raise BadRequest(f"{name} must be an integer, got {value!r}") from None
 
 
+def to_time(value: Any, name: str) -> datetime:
+    """A date or date-time query value as an aware datetime (a bare date: its midnight, UTC)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be a date or a date-time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def to_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "t", "yes", "on")

@@ -22,6 +22,7 @@ from bot.sim.routing import (
     route,
     to_bool,
     to_int,
+    to_time,
 )
 
 MAX_PER_PAGE = 200
@@ -63,6 +64,11 @@ def _matches(srv: SimHost, call: Call, obs: SimObservation) -> bool:
     grades = call.values("quality_grade")
     if grades and obs.quality_grade not in grades:
         return False
+    created = to_time(obs.created_at, "created_at")
+    for name, ok in (("created_d1", lambda t: created >= t), ("created_d2", lambda t: created <= t)):
+        bound = call.value(name)
+        if bound is not None and not ok(to_time(bound, name)):
+            return False
     captive = call.value("captive")
     if captive is not None and to_bool(captive) != obs.captive:
         return False

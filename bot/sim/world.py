@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.domain import Label
@@ -66,6 +67,8 @@ class WorldSpec:
     seed: int = 0
     places: int = 0  # sub-places of PLACE_ID; 0: no geography (every species everywhere)
     range_fraction: float = 0.34  # share of the sub-places each species grows in (at least one)
+    history: int = 0  # observations that exist before the bot starts: lower ids, created in 2025
+    arrive_after_s: float = 0.0  # the `observations` (not the history) appear this long after the server starts
 
 
 @dataclass(frozen=True)
@@ -229,9 +232,20 @@ def _observation_state(obs: SimObservation, sp: SpeciesInfo, rng: random.Random,
     return ident_id
 
 
-def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
-    """Taxonomy plus `spec.observations` observations with rendered photos (deterministic per seed).
+HISTORY_START = datetime(2025, 1, 1, tzinfo=UTC)
+HISTORY_STEP = timedelta(hours=6)  # history observation k was created HISTORY_START + k * HISTORY_STEP
 
+
+def history_created_at(k: int) -> str:
+    return (HISTORY_START + k * HISTORY_STEP).isoformat()
+
+
+def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
+    """Taxonomy plus `spec.history` older and `spec.observations` new observations with rendered photos.
+
+    Deterministic per seed.  The history comes first (ids from FIRST_OBSERVATION_ID, created every
+    six hours from 2025-01-01); the new observations follow (created in January 2026) and appear
+    `arrive_after_s` after the server starts, so a bot started meanwhile sees them arrive.
     Plant observations show their true species (`true_taxon_id`); about `non_plant_fraction` are
     insects with their insect taxon.  All lie in place PLACE_ID; even ids belong to PROJECT_ID.
     """
@@ -242,12 +256,15 @@ def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
     photo_id, ident_id = FIRST_PHOTO_ID, 1
     growing = {pid: [sp for sp in species if pid in sp.places] for pid in place_ids(spec)}
     growing = {pid: found for pid, found in growing.items() if found}
-    for k in range(spec.observations):
-        oid = FIRST_OBSERVATION_ID + k
+    for n in range(spec.history + spec.observations):
+        oid = FIRST_OBSERVATION_ID + n
+        k = n - spec.history
         minute = k % 60
-        obs = SimObservation(id=oid, user_id=rng.choice(observers), photo_ids=[],
-                             created_at=f"2026-01-{1 + k // 1440 % 28:02d}T{k // 60 % 24:02d}:{minute:02d}:00+00:00",
-                             place_ids=[PLACE_ID], project_ids=[PROJECT_ID] if oid % 2 == 0 else [])
+        created = (history_created_at(n) if k < 0 else
+                   f"2026-01-{1 + k // 1440 % 28:02d}T{k // 60 % 24:02d}:{minute:02d}:00+00:00")
+        obs = SimObservation(id=oid, user_id=rng.choice(observers), photo_ids=[], created_at=created,
+                             place_ids=[PLACE_ID], project_ids=[PROJECT_ID] if oid % 2 == 0 else [],
+                             release_after_s=spec.arrive_after_s if k >= 0 else 0.0)
         n_photos = rng.randint(lo, hi)
         if rng.random() < spec.non_plant_fraction:
             insect_id = rng.choice(INSECT_SPECIES)[0]

@@ -198,6 +198,12 @@ def get_value(s: Session, key: str) -> str | None:
     return row.value if row else None
 
 
+def get_values(s: Session, prefix: str) -> dict[str, str]:
+    """Every stored value whose key starts with `prefix`, by key."""
+    rows = s.scalars(select(KeyValueRow).where(KeyValueRow.key.startswith(prefix, autoescape=True)))
+    return {r.key: r.value for r in rows}
+
+
 def set_value(s: Session, key: str, value: str) -> None:
     row = s.get(KeyValueRow, key)
     if row is None:

@@ -34,6 +34,12 @@ def get_cursor(s: Session, key: str) -> int:
     return row.last_id if row else 0
 
 
+def find_cursor(s: Session, key: str) -> int | None:
+    """The cursor, or None when this query has never been polled (so its start is still to be chosen)."""
+    row = s.get(CursorRow, key)
+    return row.last_id if row else None
+
+
 def set_cursor(s: Session, key: str, last_id: int) -> None:
     """Moves the cursor forward only: a stale page can never rewind it."""
     row = s.get(CursorRow, key)

@@ -16,6 +16,11 @@ from bot.sim.server import SimServer
 
 Sections = dict[str, dict[str, Any]]
 
+# Tests of what happens to a world's observations read all of it: from the first id, every grade. A real
+# install starts at "now" and polls needs_id only; pass {"start": None, "quality_grade": None} for those
+# defaults (None leaves a key out), as tests/test_start.py does.
+WHOLE_WORLD: dict[str, Any] = {"start": 0, "quality_grade": "any"}
+
 
 def _value(value: Any) -> str:
     if isinstance(value, bool):
@@ -32,7 +37,8 @@ def write_sim_config(path: Path, *, api_url: str, site_url: str, state: Path, se
     """A config at `path` for the platform at `api_url`/`site_url`; the rate-limit bucket and the
     database live in `state` unless `sections` say otherwise; `extra` is appended TOML."""
     merged: Sections = {
-        "platform": {"api_url": api_url, "site_url": site_url, "ratelimit_path": state / "ratelimit.sqlite3"},
+        "platform": {"api_url": api_url, "site_url": site_url, "ratelimit_path": state / "ratelimit.sqlite3",
+                     **WHOLE_WORLD},
         "store": {"database": state / "plantbot.sqlite3"},
     }
     for name, keys in (sections or {}).items():
@@ -46,11 +52,12 @@ def write_sim_config(path: Path, *, api_url: str, site_url: str, state: Path, se
 
 
 def sim_config(tmp_path: Path, sim: SimServer, bundle_path: Path, *, requests_per_second: float = 50.0,
-               extra: str = "", flavor: str = "inat-v1") -> Config:
-    """Dry-run, a database and rate-limit bucket in `tmp_path`, the given model bundle; `extra` adds TOML."""
+               extra: str = "", flavor: str = "inat-v1", platform: dict[str, Any] | None = None) -> Config:
+    """Dry-run, a database and rate-limit bucket in `tmp_path`, the given model bundle; `extra` adds TOML,
+    `platform` adds or (with None) removes [platform] keys."""
     return load_config(write_sim_config(
         tmp_path / "config.toml", api_url=sim.api_url, site_url=sim.url, state=tmp_path, extra=extra,
         sections={"platform": {"flavor": flavor, "requests_per_second": requests_per_second,
-                               "requests_per_minute": 3000},
+                               "requests_per_minute": 3000, **(platform or {})},
                   "model": {"path": bundle_path}, "posting": {"mode": "dry-run"},
                   "store": {"database": tmp_path / "db.sqlite3"}}))
