@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from bot.store.db import make_engine
+from bot.store.db import make_migration_engine
 from bot.store.models import Base
 
 config = context.config
@@ -19,9 +19,11 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is None:
-        engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+        engine = make_migration_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.connect() as connection:
-            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+            # One transaction for the whole upgrade: a failure anywhere leaves the database as it was.
+            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                              transactional_ddl=True, transaction_per_migration=False)
             with context.begin_transaction():
                 context.run_migrations()
         engine.dispose()

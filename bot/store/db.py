@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import PlantBotError
 
 BUSY_TIMEOUT_MS = 30_000
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"  # in a wheel (setup.py maps it there)
+SOURCE_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"  # a source checkout's top-level folder
+MIGRATIONS_DIR = PACKAGED_MIGRATIONS if (PACKAGED_MIGRATIONS / "env.py").exists() else SOURCE_MIGRATIONS
 
 
 class StoreError(PlantBotError):
@@ -37,11 +39,33 @@ def make_engine(database: str | Path) -> Engine:
     return engine
 
 
+def make_migration_engine(database: str | Path) -> Engine:
+    """An engine whose transactions also cover DDL, so a migration that fails half-way leaves nothing behind.
+
+    Python's sqlite3 module does not BEGIN before CREATE/ALTER/DROP (it commits them as it goes), so a
+    first migration interrupted by a full disk used to leave tables without `alembic_version`. Here the
+    driver's own transaction handling is off and SQLAlchemy emits BEGIN itself (SQLAlchemy's documented
+    recipe for pysqlite); Alembic then runs the whole upgrade in that one transaction.
+    """
+    engine = make_engine(database)
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 def alembic_config(database: str | Path) -> Any:
     from alembic.config import Config as AlembicConfig
 
     if not (MIGRATIONS_DIR / "env.py").exists():
-        raise StoreError(f"migrations folder not found at {MIGRATIONS_DIR} (install PlantBot with pip -e)")
+        raise StoreError(f"migrations folder not found at {PACKAGED_MIGRATIONS} nor {SOURCE_MIGRATIONS}: "
+                         "this PlantBot installation is incomplete; reinstall it")
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     url = database if isinstance(database, str) and "://" in database else f"sqlite:///{Path(database)}"
