@@ -57,22 +57,40 @@ def log_level(verbose: int, quiet: bool) -> int:
               help="Config file (TOML). Default: $PLANTBOT_CONFIG, else built-in defaults.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Errors only (no warnings).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="PLANTBOT_LOG_FORMAT", help="json: one JSON object a line (journald, log shippers).")
 @click.version_option(__version__, prog_name="plantbot")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, log_format: str) -> None:
     """PlantBot: model-assisted plant identifications for iNaturalist communities, human-gated."""
     level = log_level(verbose, quiet)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(level, log_format)
     if level > logging.DEBUG:
         logging.getLogger("pyinaturalist").setLevel(logging.WARNING)
     ctx.obj = State(config_path)
 
 
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: int, log_format: str) -> None:
+    """stderr logging, as text or as one JSON object a line (python-json-logger)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def _register() -> None:
     """Each command family lives in its own module and adds itself to `main`."""
-    from bot.cli import audit, bench, core, cutoffs, dataset, flora, loop, ops, platform, training, web
+    from bot.cli import audit, bench, core, cutoffs, dataset, flora, init, loop, ops, platform, training, web
 
-    for module in (core, platform, ops, web, audit, cutoffs, bench, dataset, training, flora, loop):
+    for module in (init, core, platform, ops, web, audit, cutoffs, bench, dataset, training, flora, loop):
         module.register(main)
 
 

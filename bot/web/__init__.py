@@ -53,12 +53,16 @@ def create_app(cfg: Config, store: Store, *, platform_factory: Callable[[], Plat
     `mode` defaults to the configured `[posting] mode`."""
     mode = mode or RunMode.of(cfg.posting.mode)
     secrets_env = Secrets.from_env()
+    behind_https = cfg.review.redirect_url.lower().startswith("https://")
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_key or secrets_env.web_secret_key or secrets.token_hex(32),
         SESSION_COOKIE_NAME="plantbot_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind an HTTPS reverse proxy (an https redirect URL) the cookie never travels in clear text.
+        SESSION_COOKIE_SECURE=behind_https,
+        PREFERRED_URL_SCHEME="https" if behind_https else "http",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
         MAX_CONTENT_LENGTH=64 * 1024,
     )
