@@ -2,8 +2,8 @@
 
 The wheel is built from a clean copy of the checkout, installed without dependencies into a
 temporary folder (the dependencies come from this environment), and its own `plantbot` script
-migrates a database, checks a config and runs one dry-run cycle against the simulator, from a
-working directory with no source tree in sight.
+writes a first config with `init`, migrates a database, checks a config and runs one dry-run cycle
+against the simulator (logging JSON lines), from a working directory with no source tree in sight.
 """
 
 from __future__ import annotations
@@ -82,6 +82,10 @@ def test_a_wheel_from_a_clean_checkout_installs_and_runs(tmp_path: Path) -> None
     labels = labels_for(species)
     save_bundle(run / "model", name="tiny", version="1", arch="resnet18", model=build_model("resnet18", len(labels)),
                 labels=labels, input_size=32, resize_size=32)
+    made = plantbot(site, run, "init", "--preset", "inaturalist", "--out", "first-day.toml")
+    assert made.returncode == 0, made.stderr
+    assert "model: tiny 1" in made.stdout and (run / "plantbot.sqlite3").exists()
+    assert "once --dry-run" in made.stdout
     with SimServer(world) as sim:
         (run / "config.toml").write_text(f"""
 [platform]
@@ -95,14 +99,20 @@ path = "model"
 threads = 1
 [posting]
 mode = "dry-run"
+[store]
+database = "sim.sqlite3"
 """)
         upgraded = plantbot(site, run, "--config", "config.toml", "db", "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr
-        assert "at revision" in upgraded.stdout and (run / "plantbot.sqlite3").exists()
+        assert "at revision" in upgraded.stdout and (run / "sim.sqlite3").exists()
         checked = plantbot(site, run, "--config", "config.toml", "config", "check")
         assert checked.returncode == 0 and checked.stdout.startswith("ok:"), checked.stderr
-        once = plantbot(site, run, "--config", "config.toml", "once", "--dry-run", "--json")
+        once = plantbot(site, run, "--config", "config.toml", "-v", "--log-format", "json", "once", "--dry-run",
+                        "--json")
         assert once.returncode == 0, once.stderr
         summary = json.loads(once.stdout)
         assert summary["decided"] > 0 and summary["dry_run"] is True
         assert not sim.writes
+        logs = [json.loads(line) for line in once.stderr.splitlines() if line.strip()]  # every line is JSON
+        assert any(e["logger"] == "bot.start" and "starts after observation id 0" in e["message"] for e in logs)
+        assert all({"time", "level", "logger", "message"} <= set(e) for e in logs)
