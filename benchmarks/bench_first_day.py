@@ -18,6 +18,7 @@ import torch
 from bot.classifier import Classifier, build_model, save_bundle
 from bot.config import load_config
 from bot.cycle import run_cycle
+from bot.domain import RunMode
 from bot.platforms import create_platform
 from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, labels_for, make_world
@@ -44,10 +45,10 @@ database = "{root / 'db.sqlite3'}"
 """)
     cfg = load_config(root / "config.toml")
     store = Store(cfg.database_path)
-    platform = create_platform(cfg, dry_run=True, store=store)
+    platform = create_platform(cfg, dry_run=True)
     before = len(sim.requests)
     t0 = time.perf_counter()
-    summary = run_cycle(cfg, store, platform, _classifier(bundle), dry_run=True)
+    summary = run_cycle(cfg, store, platform, _classifier(bundle), mode=RunMode.DRY_RUN)
     seconds = time.perf_counter() - t0
     platform.close()
     store.close()
