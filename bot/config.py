@@ -148,6 +148,9 @@ class ReviewConfig:
     oauth_client_id: str = ""  # secret in PLANTBOT_OAUTH_CLIENT_SECRET when the app has one
     redirect_url: str = ""  # empty: http://{host}:{port}/auth/callback
     page_size: int = 20
+    context_max_age_minutes: int = 10  # a card's observation context older than this is re-read on opening
+    map_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"  # empty: no tiles, point only
+    map_attribution: str = "© OpenStreetMap contributors"
 
 
 @dataclass
@@ -376,6 +379,9 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
     _check(po.mode in ("dry-run", "review", "auto"), where,
            f"[posting] mode: {po.mode!r} is not dry-run, review or auto")
     _check(po.language in ("en", "es"), where, f"[posting] language: {po.language!r} is not en or es")
+    _check(cfg.review.context_max_age_minutes >= 0, where, "[review] context_max_age_minutes: must be >= 0")
+    _check(not cfg.review.map_tiles_url or cfg.review.map_tiles_url.startswith(("https://", "http://")), where,
+           "[review] map_tiles_url: must be an http(s) URL with {z}/{x}/{y}, or empty")
     _check(cfg.schedule.interval_seconds > 0, where, "[schedule] interval_seconds: must be > 0")
     return cfg
 

@@ -89,6 +89,13 @@ class Observation:
     uri: str | None = None
     created_at: datetime | None = None
     uuid: str | None = None
+    # What a moderator needs to judge a proposal (the review card); all optional on the platforms.
+    observed_at: datetime | None = None
+    place_guess: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    positional_accuracy: int | None = None  # metres
+    description: str | None = None
 
     @property
     def is_plant(self) -> bool:

@@ -133,12 +133,15 @@ def seed(store: Store, cases: list[Case] = CASES, version: str = MODEL_VERSION) 
             if c.approver:
                 action = "reject" if c.status == "rejected" else ("edit" if c.edited else "approve")
                 s.add(ReviewActionRow(decision_id=c.decision_id, action=action, moderator=c.approver,
+                                      edited_taxon_id=c.posted_taxon if c.edited else None,
+                                      edited_taxon_name=taxon_name(c.posted_taxon) if c.edited else None,
                                       at=at + timedelta(seconds=30)))
             if c.post_kind:
                 s.add(PostRow(decision_id=c.decision_id, observation_id=c.observation_id,
                               model_version=version, action="post", kind=c.post_kind,
                               taxon_id=c.posted_taxon or c.taxon_id,
-                              body="", user_login=c.approver or BOT_LOGIN, mode="review", status="posted",
+                              body=f"Posted words for observation {c.observation_id}.",
+                              user_login=c.approver or BOT_LOGIN, mode="review", status="posted",
                               remote_id=c.remote_id, attempts=1, created_at=at,
                               completed_at=at + timedelta(seconds=40)))
 

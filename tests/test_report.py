@@ -17,7 +17,7 @@ from bot.report import build
 from bot.report.build import build_report
 from bot.report.outcomes import refresh_outcomes
 from bot.store.db import Store
-from tests.audit_helpers import CASES, T0, FakePlatform, seed
+from tests.audit_helpers import CASES, T0, FakePlatform, seed, taxon_name
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,10 @@ def test_csv_and_json_hold_every_row(checked: Store, tmp_path: Path) -> None:
     by_obs = {int(r["observation_id"]): r for r in rows}
     assert by_obs[103]["approver"] == "bob" and by_obs[103]["outcome"] == "contradicted"
     assert (by_obs[103]["taxon_id"], by_obs[103]["model_taxon_id"]) == ("31", "30")
+    assert (by_obs[103]["final_taxon_name"], by_obs[103]["edited"]) == (taxon_name(31), "taxon")
+    assert (by_obs[101]["final_taxon_name"], by_obs[101]["edited"]) == ("Rosa canina", "")
+    assert by_obs[103]["body"] == "Posted words for observation 103."  # the words actually posted
+    assert by_obs[111]["body"] == ""  # nothing was posted
     assert by_obs[111]["source"] == "would-post" and by_obs[111]["outcome"] == "confirmed"
     assert by_obs[106]["post_state"] == "deleted"
     assert by_obs[101]["observation_url"] == "http://127.0.0.1/observations/101"
@@ -113,6 +117,7 @@ def test_html_is_self_contained_and_complete(built: tuple[dict, Path]) -> None:
         assert page[max(0, m.start() - 3):m.start()].endswith("<a "), m.group(0)
     assert "60.0%" in page and "would have posted" in page
     assert page.count("edited by the\nmoderator; the model proposed Rosa canina") == 1
+    assert f"{taxon_name(31)} (31)" in page and "Posted words for observation 103." in page
 
 
 def test_html_table_is_capped_but_files_are_not(checked: Store, tmp_path: Path,

@@ -67,6 +67,10 @@ class Platform(Protocol):
 
     def search_taxa(self, name: str, rank: str | None = None) -> list[Taxon]: ...
 
+    def autocomplete_taxa(self, text: str, limit: int = 10) -> list[Taxon]:
+        """Taxa whose name starts with or contains `text`, best first (the review UI's taxon search)."""
+        ...
+
     def get_current_user(self, token: str) -> User: ...
 
     def get_token(self) -> str:

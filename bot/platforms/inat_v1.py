@@ -184,6 +184,12 @@ class InatV1Platform(AdapterBase):
                 log.warning("species_counts: skipping an unparseable entry: %s", exc)
         return out, total
 
+    def autocomplete_taxa(self, text: str, limit: int = 10) -> list[Taxon]:
+        params: dict[str, Any] = {"q": text, "is_active": "true", "per_page": max(1, min(limit, 30))}
+        doc = self.http.request("GET", f"{self.api}/taxa/autocomplete", params=params)
+        taxa = parse_each(doc.get("results") if isinstance(doc, dict) else None, parse_taxon, "taxon")
+        return [t for t in taxa if t is not None][:limit]
+
     def get_current_user(self, token: str) -> User:
         doc = self._authed("GET", f"{self.api}/users/me", token)
         results = doc.get("results") if isinstance(doc, dict) else None

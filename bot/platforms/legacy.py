@@ -225,6 +225,10 @@ class LegacyPlatform(AdapterBase):
         taxa = parse_each(doc, parse_legacy_taxon, "taxon")
         return [t for t in taxa if t is not None and (rank is None or t.rank == rank)]
 
+    def autocomplete_taxa(self, text: str, limit: int = 10) -> list[Taxon]:
+        """The Rails API has no autocomplete: its taxa search answers the same question."""
+        return self.search_taxa(text)[:limit]
+
     def get_current_user(self, token: str) -> User:
         doc = self._authed("GET", f"{self.site}/users/edit.json", token)
         try:

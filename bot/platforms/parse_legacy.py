@@ -15,11 +15,15 @@ from bot.platforms.parse_v1 import (
     ParseError,
     as_dict,
     as_list,
+    observed_time,
+    opt_accuracy,
     opt_bool,
     opt_int,
     opt_str,
+    opt_text,
     opt_time,
     parse_field_values,
+    parse_location,
     parse_taxon,
     req_int,
     req_str,
@@ -92,6 +96,7 @@ def parse_legacy_observation(raw: Any) -> Observation:
     oid = req_int(d.get("id"), "id")
     taxon = parse_legacy_taxon(d.get("taxon"))
     tags = d.get("tag_list") if d.get("tag_list") is not None else d.get("tags")
+    location = parse_location((d.get("latitude"), d.get("longitude")))
     return Observation(
         id=oid,
         user=parse_legacy_user(d),
@@ -110,4 +115,10 @@ def parse_legacy_observation(raw: Any) -> Observation:
         uri=opt_str(d.get("uri"), "uri"),
         created_at=opt_time(d.get("created_at_utc") or d.get("created_at")),
         uuid=opt_str(d.get("uuid"), "uuid"),
+        observed_at=observed_time(d, "time_observed_at_utc", "time_observed_at", "observed_on"),
+        place_guess=opt_text(d.get("place_guess")),
+        latitude=location[0] if location else None,
+        longitude=location[1] if location else None,
+        positional_accuracy=opt_accuracy(d.get("positional_accuracy")),
+        description=opt_text(d.get("description")),
     )

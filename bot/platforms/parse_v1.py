@@ -247,6 +247,7 @@ def parse_observation(raw: Any) -> Observation:
     oid = req_int(d.get("id"), "id")
     taxon = parse_taxon(d.get("taxon"))
     top_iconic = opt_str(d.get("iconic_taxon_name"), "iconic_taxon_name")
+    location = parse_location(d.get("location"))
     return Observation(
         id=oid,
         user=parse_user(d.get("user")),
@@ -265,7 +266,54 @@ def parse_observation(raw: Any) -> Observation:
         uri=opt_str(d.get("uri"), "uri"),
         created_at=opt_time(d.get("created_at")),
         uuid=opt_str(d.get("uuid"), "uuid"),
+        observed_at=observed_time(d, "time_observed_at", "observed_on"),
+        place_guess=opt_text(d.get("place_guess")),
+        latitude=location[0] if location else None,
+        longitude=location[1] if location else None,
+        positional_accuracy=opt_accuracy(d.get("positional_accuracy")),
+        description=opt_text(d.get("description")),
     )
+
+
+def opt_text(value: Any) -> str | None:
+    """Free text shown to moderators: a string, or None when absent, empty or not text."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def parse_location(raw: Any, what: str = "location") -> tuple[float, float] | None:
+    """Latitude and longitude from v1's "lat,lng" string (or the legacy's separate fields); None when
+    absent or out of range, so a bad coordinate never rejects an observation."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if isinstance(raw, str):
+            lat_s, lng_s = raw.split(",", 1)
+            lat, lng = float(lat_s), float(lng_s)
+        else:
+            lat, lng = float(raw[0]), float(raw[1])
+    except (ValueError, TypeError, IndexError):
+        log.debug("%s: unreadable coordinates %r", what, raw)
+        return None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0):
+        return None
+    return lat, lng
+
+
+def opt_accuracy(value: Any) -> int | None:
+    """Positional accuracy in metres: informative only, so an odd value becomes None."""
+    try:
+        return None if value is None or value == "" or isinstance(value, bool) else max(0, int(float(value)))
+    except (ValueError, TypeError):
+        return None
+
+
+def observed_time(d: Mapping[str, Any], *keys: str) -> datetime | None:
+    """The first readable of `keys` (a timestamp or a bare date)."""
+    for key in keys:
+        value = opt_time(d.get(key))
+        if value is not None:
+            return value
+    return None
 
 
 def raw_id(raw: Any) -> int | None:

@@ -31,7 +31,7 @@ CSV_FIELDS = (
     "source", "decision_id", "observation_id", "observation_url", "observation_uri", "photo_url", "kind", "taxon_id",
     "model_taxon_id", "taxon_name", "rank", "score", "n_photos", "model_name", "model_version", "mode", "status",
     "approver", "posted_as", "post_kind", "remote_id", "time", "outcome", "post_state",
-    "community_taxon_id", "checked_at",
+    "community_taxon_id", "checked_at", "final_taxon_name", "edited", "body",
 )
 
 

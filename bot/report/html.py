@@ -21,6 +21,7 @@ th,td{border:1px solid #e2e8f0;padding:.25rem .5rem;text-align:left}th{backgroun
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #e2e8f0;border-radius:6px;
 padding:.6rem 1rem;min-width:10rem}.card b{display:block;font-size:1.4rem}
+blockquote.body{white-space:pre-wrap;margin:.2rem 0;padding:.2rem .5rem;border-left:3px solid #cbd5e0;font-size:12px}
 .muted{color:#718096}.note{background:#fffbea;border-left:4px solid #ecc94b;padding:.4rem .8rem}
 .plots{display:flex;gap:1rem;flex-wrap:wrap}.plot svg{max-width:100%;height:auto}
 .o-confirmed{color:#2f855a}.o-refined{color:#38a169}.o-contradicted{color:#c53030}
@@ -132,15 +133,19 @@ of {{ e.suggested_decided }}){% else %}<span class="muted">{{ e.reason }}</span>
 {% if n > rows[src]|length %}<p class="note">Showing the newest {{ rows[src]|length }} of {{ n }};
 posts.csv and report.json hold all of them.</p>{% endif %}
 {% if rows[src] %}<table class="suggestions" id="table-{{ src }}"><tr><th>observation</th><th>photo</th>
-<th>proposed taxon</th><th>kind</th><th>probability</th><th>photos</th><th>model</th>
+<th>final taxon and posted words</th><th>kind</th><th>probability</th><th>photos</th><th>model</th>
 <th>{{ "approver" if src == "posted" else "mode" }}</th><th>time</th><th>outcome</th><th>post</th></tr>
 {% for r in rows[src] %}<tr>
 <td>{% if r.observation_url %}<a href="{{ r.observation_url }}">{{ r.observation_id }}</a>{% else %}
 {{ r.observation_id }}{% endif %}</td>
 <td>{% if r.photo_url %}<a href="{{ r.photo_url }}">photo</a>{% endif %}</td>
-<td>{% if r.model_taxon_id != r.taxon_id %}taxon {{ r.taxon_id }} <span class="muted">(edited by the
+<td>{% if r.model_taxon_id != r.taxon_id %}{{ r.final_taxon_name or "taxon" }} ({{ r.taxon_id }})
+<span class="muted">(edited by the
 moderator; the model proposed {{ r.taxon_name }})</span>{% else %}{{ r.taxon_name or "" }}
-<span class="muted">({{ r.taxon_id }})</span>{% endif %}</td><td>{{ r.kind }}</td>
+<span class="muted">({{ r.taxon_id }})</span>{% endif %}
+{% if r.body %}<blockquote class="body">{{ r.body }}</blockquote>{% endif %}
+{% if "text" in (r.edited or "") %}<span class="muted">(text written by the moderator)</span>{% endif %}
+</td><td>{{ r.kind }}</td>
 <td class="num">{{ "%.3f"|format(r.score) }}</td><td class="num">{{ r.n_photos }}</td>
 <td>{{ r.model_version }}</td>
 <td>{{ (r.approver or r.posted_as or "") if src == "posted" else r.mode }}</td><td>{{ r.time or "" }}</td>

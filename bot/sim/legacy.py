@@ -82,16 +82,17 @@ def observation(ctx: render.Ctx, obs: SimObservation) -> dict[str, Any]:
     login = user.login if user else f"user{obs.user_id}"
     taxon = _taxon(ctx, obs.taxon_id)
     current = [i for i in obs.identifications if i.current]
+    observed = obs.observed_at or obs.created_at
     return {
-        "id": obs.id, "observed_on": obs.created_at[:10], "description": "", "latitude": None,
-        "longitude": None, "map_scale": None, "timeframe": None,
+        "id": obs.id, "observed_on": observed[:10], "description": obs.description or "",
+        "latitude": _coord(obs.latitude), "longitude": _coord(obs.longitude), "map_scale": None, "timeframe": None,
         "species_guess": taxon["name"] if taxon else None, "user_id": obs.user_id, "taxon_id": obs.taxon_id,
-        "created_at": obs.created_at, "updated_at": obs.created_at, "place_guess": None, "id_please": False,
-        "observed_on_string": obs.created_at,
+        "created_at": obs.created_at, "updated_at": obs.created_at, "place_guess": obs.place_guess,
+        "id_please": False, "observed_on_string": observed,
         "iconic_taxon_id": render.iconic_taxon_id(world, obs.taxon_id) if taxon and obs.taxon_id else None,
         "num_identification_agreements": 0, "num_identification_disagreements": 0,
-        "time_observed_at": obs.created_at, "time_zone": "UTC", "location_is_exact": False, "delta": False,
-        "positional_accuracy": None, "private_latitude": None, "private_longitude": None,
+        "time_observed_at": observed, "time_zone": "UTC", "location_is_exact": False, "delta": False,
+        "positional_accuracy": obs.positional_accuracy, "private_latitude": None, "private_longitude": None,
         "private_positional_accuracy": None, "geoprivacy": None, "quality_grade": obs.quality_grade,
         "positioning_method": None, "positioning_device": None, "out_of_range": None, "license": "CC-BY-NC",
         "uri": f"{ctx.site_url}/observations/{obs.id}", "observation_photos_count": len(obs.photo_ids),
@@ -103,12 +104,17 @@ def observation(ctx: render.Ctx, obs: SimObservation) -> dict[str, Any]:
         "uuid": render.sim_uuid("observation", obs.id), "taxon_geoprivacy": None, "short_description": "",
         "user_login": login, "iconic_taxon_name": world.iconic_taxon_name(obs.taxon_id),
         "tag_list": list(obs.tags), "faves_count": 0, "created_at_utc": obs.created_at,
-        "updated_at_utc": obs.created_at, "time_observed_at_utc": obs.created_at,
+        "updated_at_utc": obs.created_at, "time_observed_at_utc": observed,
         "owners_identification_from_vision": False, "taxon": taxon, "iconic_taxon": _iconic(ctx, obs.taxon_id),
         "user": {"login": login, "user_icon_url": None},
         "photos": [_photo(ctx, obs, pid, login) for pid in obs.photo_ids],
         **obs.served,
     }
+
+
+def _coord(value: float | None) -> str | None:
+    """The Rails API sends coordinates as decimal strings."""
+    return None if value is None else f"{value:.6f}"
 
 
 def _user(ctx: render.Ctx, user_id: int) -> dict[str, Any]:

@@ -74,6 +74,12 @@ class SimObservation:
     # Hostile-platform tests: top-level JSON fields served in place of the rendered ones (an id of
     # 2**64, "1007.0", a javascript: uri...), in v1 and legacy answers alike.
     served: dict[str, Any] = field(default_factory=dict)
+    observed_at: str | None = None  # when the observer saw it (default: created_at)
+    place_guess: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    positional_accuracy: int | None = None  # metres
+    description: str | None = None
 
 
 @dataclass

@@ -234,6 +234,25 @@ def _observation_state(obs: SimObservation, sp: SpeciesInfo, rng: random.Random,
 
 HISTORY_START = datetime(2025, 1, 1, tzinfo=UTC)
 HISTORY_STEP = timedelta(hours=6)  # history observation k was created HISTORY_START + k * HISTORY_STEP
+PLACES = (("Parque del Retiro, Madrid", 40.4153, -3.6845), ("Serra de Collserola, Barcelona", 41.4167, 2.1000),
+          ("Jardín Botánico, Valencia", 39.4758, -0.3839), ("Sierra de Grazalema, Cádiz", 36.7590, -5.3790))
+DESCRIPTIONS = ("Growing by the path, about knee high.", "On a north-facing slope among rocks.",
+                "Several plants together near the stream.", "Flowers open in the morning sun.")
+
+
+def _observation_context(obs: SimObservation, seed: int) -> None:
+    """When and where it was seen, and sometimes a note: what a moderator reads on the card.
+
+    Drawn from its own generator, so worlds keep the same species, photos and identifications.
+    """
+    rng = random.Random(f"context:{seed}:{obs.id}")
+    name, lat, lng = rng.choice(PLACES)
+    obs.place_guess = name
+    obs.latitude = round(lat + rng.uniform(-0.01, 0.01), 6)
+    obs.longitude = round(lng + rng.uniform(-0.01, 0.01), 6)
+    obs.positional_accuracy = rng.choice((5, 10, 25, 100))
+    obs.observed_at = f"{obs.created_at[:11]}{rng.randint(7, 19):02d}{obs.created_at[13:]}"  # same day
+    obs.description = rng.choice(DESCRIPTIONS) if rng.random() < 0.5 else None
 
 
 def history_created_at(k: int) -> str:
@@ -284,6 +303,7 @@ def make_world(spec: WorldSpec) -> tuple[World, list[SpeciesInfo]]:
             obs.captive = rng.random() < 0.03
             ident_id = _observation_state(obs, sp, rng, ident_id, observers)
             images = [render_photo(sp, rng, spec.photo_size, _pick_tag(i, rng)) for i in range(n_photos)]
+        _observation_context(obs, spec.seed)
         for data in images:
             world.photos[photo_id] = data
             obs.photo_ids.append(photo_id)

@@ -296,13 +296,31 @@ def _suggestions_stmt(f: Filters, source: str) -> Select[Any]:
                 .where(ReviewActionRow.decision_id == DecisionRow.id,
                        ReviewActionRow.action.in_(("approve", "edit")))
                 .order_by(ReviewActionRow.at.desc()).limit(1).scalar_subquery())
+    last_edit = aliased(ReviewActionRow, name="last_edit")
+
+    def edit_field(column: Any) -> Any:
+        """A column of the decision's latest edit-then-approve action (NULL without one)."""
+        return (select(column).where(last_edit.decision_id == DecisionRow.id, last_edit.action == "edit")
+                .order_by(last_edit.at.desc()).limit(1).scalar_subquery())
+
+    edited_name = edit_field(last_edit.edited_taxon_name)
+    edited_taxon = edit_field(last_edit.edited_taxon_id)
+    edited_text = edit_field(last_edit.edited_text)
+    # What a moderator changed: "taxon", "text", "taxon+text" or "" (the model's proposal as is).
+    edited = func.trim(case((edited_taxon.is_not(None), "taxon"), else_="")
+                       + case((and_(edited_taxon.is_not(None), edited_text.is_not(None)), "+"), else_="")
+                       + case((edited_text.is_not(None), "text"), else_=""))
     if source == "posted":
         time_col: Any = PostRow.completed_at
         taxon_col: Any = func.coalesce(PostRow.taxon_id, DecisionRow.taxon_id)
-        extra = [PostRow.kind.label("post_kind"), PostRow.remote_id, PostRow.user_login.label("posted_as")]
+        extra = [PostRow.kind.label("post_kind"), PostRow.remote_id, PostRow.user_login.label("posted_as"),
+                 PostRow.body.label("body")]
     else:
         time_col, taxon_col = DecisionRow.created_at, DecisionRow.taxon_id
-        extra = [null().label("post_kind"), null().label("remote_id"), null().label("posted_as")]
+        extra = [null().label("post_kind"), null().label("remote_id"), null().label("posted_as"),
+                 null().label("body")]
+    extra += [func.coalesce(edited_name, DecisionRow.taxon_name).label("final_taxon_name"),
+              edited.label("edited")]
     stmt = select(
         DecisionRow.id.label("decision_id"), DecisionRow.observation_id, ObservationRow.uri,
         photo.label("photo_url"), DecisionRow.kind, taxon_col.label("taxon_id"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -58,6 +59,17 @@ class ObservationRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    # The review card's context, stored when the observation is read and refreshed when a card is
+    # opened after `[review] context_max_age_minutes` (context_at says when it was last read).
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    place_guess: Mapped[str | None] = mapped_column(String(500))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    positional_accuracy: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    # {"identifications": [{id, user, taxon_id, taxon_name, rank, current, created_at}], "comments": [...]}
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    context_at: Mapped[datetime | None] = mapped_column(DateTime)
     photos: Mapped[list[PhotoRow]] = relationship(back_populates="observation", order_by="PhotoRow.position")
 
 
@@ -182,6 +194,7 @@ class ReviewActionRow(Base):
     moderator: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
     edited_taxon_id: Mapped[int | None] = mapped_column(BigInteger)
+    edited_taxon_name: Mapped[str | None] = mapped_column(String(300))  # the moderator's taxon, by name
     edited_text: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime)
 

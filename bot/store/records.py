@@ -10,7 +10,7 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -67,6 +67,7 @@ def upsert_observations(s: Session, observations: Iterable[Observation], platfor
         row.uri = obs.uri
         row.n_photos = len(obs.photos)
         row.last_seen_at = now
+        store_context(row, obs, now)
         known = {p.photo_id: p for p in s.scalars(select(PhotoRow).where(PhotoRow.observation_id == obs.id))}
         for photo in obs.photos:
             prow = known.get(photo.id)
@@ -75,6 +76,42 @@ def upsert_observations(s: Session, observations: Iterable[Observation], platfor
             else:
                 prow.position, prow.url = photo.position, photo.url
     s.flush()
+
+
+def store_context(row: ObservationRow, obs: Observation, now: datetime) -> None:
+    """What the review card shows besides photos and predictions, as read just now."""
+    row.observed_at = _naive(obs.observed_at)
+    row.place_guess = obs.place_guess[:500] if obs.place_guess else None
+    row.latitude, row.longitude = obs.latitude, obs.longitude
+    row.positional_accuracy = obs.positional_accuracy
+    row.description = obs.description
+    row.context = observation_context(obs)
+    row.context_at = now
+
+
+def observation_context(obs: Observation) -> dict[str, Any]:
+    """Identifications and comments as JSON-able records (hidden ones left out, as the site shows them)."""
+    idents = [{"id": i.id, "user": i.user.login, "taxon_id": i.taxon.id if i.taxon else None,
+               "taxon_name": i.taxon.name if i.taxon else None, "rank": i.taxon.rank if i.taxon else None,
+               "ancestor_ids": list(i.taxon.ancestor_ids) if i.taxon else [],
+               "current": i.current, "created_at": _iso(i.created_at), "category": i.category}
+              for i in obs.identifications if not i.hidden]
+    comments = [{"id": c.id, "user": c.user.login, "body": c.body, "created_at": _iso(c.created_at)}
+                for c in obs.comments if not c.hidden]
+    return {"identifications": idents, "comments": comments,
+            "taxon_ancestors": list(obs.taxon.ancestor_ids) if obs.taxon else []}
+
+
+def _naive(when: datetime | None) -> datetime | None:
+    """Naive UTC, as every time in the store."""
+    if when is None or when.tzinfo is None:
+        return when
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _iso(when: datetime | None) -> str | None:
+    value = _naive(when)
+    return value.isoformat(timespec="seconds") if value else None
 
 
 def record_rejected(s: Session, observation_id: int, platform: str, reason: str) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus, utcnow
 from bot.photos import rewrite_size
-from bot.store.models import DecisionRow, KeyValueRow, ObservationRow, PostRow, ReviewActionRow
+from bot.store.models import DecisionRow, KeyValueRow, ObservationRow, PostRow, PredictionRow, ReviewActionRow
 from bot.store.values import DecisionValue, ObservationValue, PostValue, PredictionValue, ReviewActionValue, value_of
 
 # Statuses a moderator can still act on: new proposals, and ones a moderator skipped earlier.
@@ -26,13 +26,27 @@ ACTION_STATUS = {"approve": DecisionStatus.APPROVED, "edit": DecisionStatus.APPR
 
 
 
+SORTS = ("oldest", "newest", "prob_desc", "prob_asc")
+
+
 @dataclass
 class QueueFilter:
-    """What the queue page shows: one status, optionally one kind and a score floor."""
+    """What the queue page shows: one status, and the moderator's filters and sort order.
+
+    `taxon` matches the proposed taxon or a genus/family of the roll-up by name; `observer` the
+    observer's login; `place` the place guess (both by substring, case-insensitive).
+    """
 
     status: str = DecisionStatus.PROPOSED
     kind: str | None = None
-    min_score: float | None = None
+    min_score: float | None = None  # a probability in [0, 1]; the UI shows and takes percentages
+    taxon: str | None = None
+    observer: str | None = None
+    observed_from: date | None = None
+    observed_to: date | None = None
+    place: str | None = None
+    sort: str = "oldest"
+    exclude: tuple[int, ...] = ()  # proposals the page already shows (when it fetches more)
     page: int = 1
     page_size: int = 20
 
@@ -79,24 +93,55 @@ class ActionConflict(Exception):
     """The proposal is gone or another moderator already acted on it."""
 
 
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
 def _filtered(flt: QueueFilter):  # type: ignore[no-untyped-def]
-    stmt = select(DecisionRow).where(DecisionRow.status == flt.status,
-                                     DecisionRow.kind.in_(PROPOSAL_KINDS))
+    stmt = (select(DecisionRow).join(ObservationRow, ObservationRow.id == DecisionRow.observation_id)
+            .where(DecisionRow.status == flt.status, DecisionRow.kind.in_(PROPOSAL_KINDS)))
     if flt.kind:
         stmt = stmt.where(DecisionRow.kind == flt.kind)
+    if flt.exclude:
+        stmt = stmt.where(DecisionRow.id.not_in(flt.exclude))
     if flt.min_score is not None:
         stmt = stmt.where(DecisionRow.score >= flt.min_score)
+    if flt.taxon:
+        pattern = _like(flt.taxon)
+        in_rollup = exists().where(PredictionRow.decision_id == DecisionRow.id,
+                                   PredictionRow.rank.in_(("genus", "family")),
+                                   func.lower(PredictionRow.name).like(pattern, escape="\\"))
+        stmt = stmt.where(or_(func.lower(DecisionRow.taxon_name).like(pattern, escape="\\"), in_rollup))
+    if flt.observer:
+        stmt = stmt.where(func.lower(ObservationRow.user_login).like(_like(flt.observer), escape="\\"))
+    if flt.place:
+        stmt = stmt.where(func.lower(ObservationRow.place_guess).like(_like(flt.place), escape="\\"))
+    if flt.observed_from:
+        stmt = stmt.where(ObservationRow.observed_at >= datetime.combine(flt.observed_from, datetime.min.time()))
+    if flt.observed_to:
+        end = datetime.combine(flt.observed_to, datetime.min.time()) + timedelta(days=1)
+        stmt = stmt.where(ObservationRow.observed_at < end)
     return stmt
 
 
+ORDERS = {
+    "oldest": (DecisionRow.created_at.asc(), DecisionRow.id.asc()),
+    "newest": (DecisionRow.created_at.desc(), DecisionRow.id.desc()),
+    "prob_desc": (DecisionRow.score.desc(), DecisionRow.id.asc()),
+    "prob_asc": (DecisionRow.score.asc(), DecisionRow.id.asc()),
+}
+
+
 def list_queue(s: Session, flt: QueueFilter, photo_size: str = "medium") -> QueuePage:
-    """Proposals newest first, one page of them, with observation, photos and predictions loaded."""
+    """One page of proposals (oldest first unless sorted otherwise), with observation, photos and
+    predictions loaded."""
     total = s.scalar(select(func.count()).select_from(_filtered(flt).subquery())) or 0
     page = max(1, flt.page)
     stmt = (
         _filtered(flt)
         .options(selectinload(DecisionRow.predictions))
-        .order_by(DecisionRow.created_at.desc(), DecisionRow.id.desc())
+        .order_by(*ORDERS.get(flt.sort, ORDERS["oldest"]))
         .limit(flt.page_size)
         .offset((page - 1) * flt.page_size)
     )
@@ -156,6 +201,7 @@ def record_action(
     *,
     reason: str | None = None,
     edited_taxon_id: int | None = None,
+    edited_taxon_name: str | None = None,
     edited_text: str | None = None,
     allowed_from: Sequence[str] = ACTIONABLE,
     at: datetime | None = None,
@@ -184,6 +230,7 @@ def record_action(
         moderator=moderator,
         reason=reason or None,
         edited_taxon_id=edited_taxon_id,
+        edited_taxon_name=edited_taxon_name,
         edited_text=edited_text,
         at=at or utcnow(),
     )

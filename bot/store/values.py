@@ -40,6 +40,16 @@ class ObservationValue:
     last_error: str | None
     first_seen_at: datetime
     last_seen_at: datetime
+    # The review card's context (issue 13): when and where it was seen, and its identifications and
+    # comments as last read (context_at).
+    observed_at: datetime | None = None
+    place_guess: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    positional_accuracy: int | None = None
+    description: str | None = None
+    context: dict[str, Any] | None = None
+    context_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class ReviewActionValue:
     edited_taxon_id: int | None
     edited_text: str | None
     at: datetime
+    edited_taxon_name: str | None = None  # the moderator's taxon, by name (issue 13)
 
 
 @dataclass(frozen=True)

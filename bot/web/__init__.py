@@ -10,8 +10,10 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import Babel, get_locale, gettext
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -19,21 +21,38 @@ from bot.config import Config, Secrets
 from bot.domain import RunMode
 from bot.platforms.base import Platform
 from bot.store.db import Store
+from bot.store.review import sized_photo_url
 from bot.urls import csp_sources
-from bot.web import auth, views
-from bot.web import withdraw as _withdraw  # noqa: F401  (adds its routes to views.bp)
+from bot.web import actions, auth, views  # noqa: F401  (actions and views add their routes to `bp`)
+from bot.web import withdraw as _withdraw  # noqa: F401  (adds its routes to the review blueprint)
+from bot.web.blueprint import bp as review_bp
 from bot.web.context import EXTENSION, WebContext, web_context
+from bot.web.labels import TEMPLATE_GLOBALS
 from bot.web.security import CSRF_FIELD, SESSION_ID, TokenVault, check_csrf, csrf_token
 
 SESSION_HOURS = 12
+LANGUAGES = ("en", "es")
+
+
+def tile_source(tiles_url: str) -> list[str]:
+    """The map's tile host as a CSP source (empty when no tiles are configured)."""
+    tiles = urlsplit(tiles_url.replace("{s}", "a"))
+    return [f"{tiles.scheme}://{tiles.netloc}"] if tiles.scheme and tiles.netloc else []
 
 
 def content_security_policy(img_sources: list[str]) -> str:
-    """The review UI's CSP; `img-src` names exactly the given sources (the allowed photo hosts), so a photo
-    URL the downloader refused can never be loaded by a moderator's browser either."""
-    img = " ".join(img_sources) or "'none'"
-    return (f"default-src 'self'; img-src {img}; style-src 'self'; script-src 'none'; "
+    """The review UI's CSP; `img-src` names exactly the given sources (the allowed photo hosts and the map's
+    tile host) besides this app's own map markers, so a photo URL the downloader refused can never be loaded
+    by a moderator's browser either.  Scripts, styles and requests only from this app."""
+    img = " ".join(["'self'", *img_sources])
+    return (f"default-src 'self'; img-src {img}; style-src 'self'; script-src 'self'; connect-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _locale() -> str:
+    """The browser's preference when it names a language we have, else `[posting] language`."""
+    best = request.accept_languages.best_match(LANGUAGES) if request.accept_languages else None
+    return best or web_context().cfg.posting.language
 
 
 def _default_platform_factory(cfg: Config, mode: RunMode) -> Callable[[], Platform]:
@@ -73,14 +92,16 @@ def create_app(cfg: Config, store: Store, *, platform_factory: Callable[[], Plat
         platform_factory=platform_factory or _default_platform_factory(cfg, mode),
         client_secret=secrets_env.oauth_client_secret,
         vault=TokenVault(ttl_s=SESSION_HOURS * 3600),
-        img_sources=csp_sources(cfg.allowed_photo_hosts),  # extend this list for other image hosts (tiles)
+        img_sources=csp_sources(cfg.allowed_photo_hosts) + tile_source(cfg.review.map_tiles_url),
     )
+    Babel(app, locale_selector=_locale)
     app.register_blueprint(auth.bp)
-    app.register_blueprint(views.bp)
+    app.register_blueprint(review_bp)
     app.before_request(_guard)
     app.after_request(_headers)
     app.register_error_handler(HTTPException, _error_page)
     app.context_processor(_template_globals)
+    app.add_template_filter(sized_photo_url, "photo_size")
     return app
 
 
@@ -121,6 +142,24 @@ def _template_globals() -> dict[str, Any]:
         "posting_mode": ctx.cfg.posting.mode,
         "site_url": ctx.site_url,
         "platform_link": ctx.platform_link,
+        "locale": str(get_locale() or ctx.cfg.posting.language),
+        "map_tiles_url": ctx.cfg.review.map_tiles_url,
+        "map_attribution": ctx.cfg.review.map_attribution,
+        "js_strings": _js_strings(),
+        **TEMPLATE_GLOBALS,
+    }
+
+
+def _js_strings() -> dict[str, str]:
+    """What review.js says to people, translated here (the script itself holds no words)."""
+    return {
+        "posting": gettext("posting…"), "working": gettext("saving…"), "posted": gettext("posted"),
+        "view": gettext("view it on the platform"), "rejected": gettext("rejected"), "skipped": gettext("skipped"),
+        "failed": gettext("not done"), "network": gettext("The review server could not be reached; nothing was "
+                                                          "done. Try again."),
+        "searching": gettext("searching…"), "nomatch": gettext("No taxon matches."),
+        "photo": gettext("photo %(n)s of %(total)s"), "ident": gettext("an identification"),
+        "comment": gettext("a comment"), "done": gettext("All proposals on this page are done."),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,10 @@ from bot.domain import RunMode
 from bot.platforms.base import Platform
 from bot.store.db import Store
 from bot.urls import safe_link
+from bot.web.cards import Lineages
 from bot.web.security import PendingSignIns, TokenVault
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "plantbot"
 
@@ -30,6 +34,7 @@ class WebContext:
     img_sources: list[str] = field(default_factory=list)  # the CSP's img-src: the allowed photo hosts
     # Approvals are posted one at a time: the platform adapter and its rate limit are shared.
     post_lock: threading.Lock = field(default_factory=threading.Lock)
+    lineages: Lineages = field(default_factory=Lineages)
     _platform: Platform | None = None
     _platform_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -55,6 +60,14 @@ class WebContext:
             if self._platform is None:
                 self._platform = self.platform_factory()
             return self._platform
+
+    def platform_or_none(self) -> Platform | None:
+        """The adapter, or None when it cannot be built (pages still show what is stored)."""
+        try:
+            return self.platform()
+        except Exception as exc:  # a broken platform config must not take the stored queue down
+            log.warning("the platform adapter could not be built: %s", exc)
+            return None
 
 
 def web_context() -> WebContext:

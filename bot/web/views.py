@@ -1,229 +1,169 @@
-"""The review queue, the per-proposal actions and the history page.
+"""The review pages: the queue (filters, sort, paging), one proposal's permalink, and the history.
 
-Approving posts at once, under the signed-in moderator's own token and login, through
-`bot.post.post_decision` (the exactly-once ledger).  Skipped proposals leave the main queue and are
-listed under the "Skipped" tab, where any moderator can still act on them later.
+A card shows the observation's context as stored when it was read; cards whose context is older
+than `[review] context_max_age_minutes` are re-read first, one batched request for the whole page.
+Skipped proposals leave the main queue and are listed under the "Skipped" tab.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import abort, render_template, request, url_for
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus
-from bot.errors import PlantBotError
-from bot.post import post_decision
 from bot.store.review import (
-    ACTIONABLE,
-    ActionConflict,
+    SORTS,
     Card,
     QueueFilter,
+    QueuePage,
     get_card,
     list_queue,
     queue_counts,
     recent_actions,
-    record_action,
-    requeue,
 )
-from bot.store.values import DecisionValue
-from bot.texts import render_text
+from bot.web.blueprint import bp, moderator
+from bot.web.cards import CardView, build_view, refresh_context, stale_ids
 from bot.web.context import web_context
-from bot.web.security import Moderator, safe_next
 
 log = logging.getLogger(__name__)
-bp = Blueprint("review", __name__)
-MAX_TEXT = 5000
-MAX_REASON = 1000
 MAX_PAGE = 10**6  # a page number beyond this is clamped (SQLite offsets are 64-bit)
+PHOTO_SIZE = "medium"  # the card; the lightbox asks for "large"
+TEXT_FIELDS = ("taxon", "observer", "place")
+MAX_EXCLUDE = 500
 
 
-def moderator() -> Moderator:
-    """The signed-in moderator (the app's before_request guarantees one on these routes)."""
-    mod = g.get("moderator")
-    if not isinstance(mod, Moderator):
-        abort(403)
-    return mod
+def _text(args: Any, name: str) -> str | None:
+    value = (args.get(name) or "").strip()[:200]
+    return value or None
 
 
-def _filter_from_args(args: Any) -> QueueFilter:
-    kind = args.get("kind") or None
-    if kind not in (None, *PROPOSAL_KINDS):
-        kind = None
+def _date(args: Any, name: str) -> date | None:
     try:
-        min_score = float(args["min_score"]) if args.get("min_score") else None
+        return date.fromisoformat(args[name]) if args.get(name) else None
     except ValueError:
-        min_score = None
+        return None
+
+
+def _percent(args: Any, name: str) -> float | None:
+    """Probabilities are shown and typed in percent everywhere; stored as fractions."""
+    try:
+        value = float(args[name]) if args.get(name) else None
+    except ValueError:
+        return None
+    return None if value is None else min(100.0, max(0.0, value)) / 100.0
+
+
+def filter_from_args(args: Any) -> QueueFilter:
+    kind = args.get("kind") or None
     try:
         page = min(MAX_PAGE, max(1, int(str(args.get("page", 1))[:12])))
     except ValueError:
         page = 1
-    status = DecisionStatus.SKIPPED if args.get("status") == DecisionStatus.SKIPPED else DecisionStatus.PROPOSED
-    return QueueFilter(status=status, kind=kind, min_score=min_score, page=page,
+    sort = args.get("sort") if args.get("sort") in SORTS else "oldest"
+    skipped = args.get("status") == DecisionStatus.SKIPPED
+    return QueueFilter(status=DecisionStatus.SKIPPED if skipped else DecisionStatus.PROPOSED,
+                       kind=kind if kind in PROPOSAL_KINDS else None, min_score=_percent(args, "min_prob"),
+                       taxon=_text(args, "taxon"), observer=_text(args, "observer"), place=_text(args, "place"),
+                       observed_from=_date(args, "from"), observed_to=_date(args, "to"), sort=sort, page=page,
                        page_size=max(1, web_context().cfg.review.page_size))
 
 
-def _query(flt: QueueFilter, page: int | None = None) -> str:
+def query_string(flt: QueueFilter, page: int | None = None) -> str:
+    """The filter as a query string (for paging links and the form's `back`)."""
     params: dict[str, Any] = {}
     if flt.status != DecisionStatus.PROPOSED:
         params["status"] = flt.status
     if flt.kind:
         params["kind"] = flt.kind
     if flt.min_score is not None:
-        params["min_score"] = f"{flt.min_score:g}"
+        params["min_prob"] = f"{flt.min_score * 100:g}"
+    for name in TEXT_FIELDS:
+        if getattr(flt, name):
+            params[name] = getattr(flt, name)
+    if flt.observed_from:
+        params["from"] = flt.observed_from.isoformat()
+    if flt.observed_to:
+        params["to"] = flt.observed_to.isoformat()
+    if flt.sort != "oldest":
+        params["sort"] = flt.sort
     if (page or flt.page) > 1:
         params["page"] = page or flt.page
     return urlencode(params)
 
 
+def _views(cards: list[Card]) -> list[CardView]:
+    ctx = web_context()
+    mod = moderator()
+    platform = ctx.platform_or_none()
+    for card in cards:  # only photos on the allowed hosts ever reach a page
+        card.photo_urls = ctx.photo_urls(card.photo_urls)
+    return [build_view(c, ctx.cfg, mod.login, ctx.lineages, platform) for c in cards]
+
+
+def _load_page(flt: QueueFilter) -> tuple[QueuePage, list[CardView], str | None]:
+    """The page's cards, re-reading stale contexts first (then loading the page again)."""
+    ctx = web_context()
+    with ctx.store.session() as s:
+        page = list_queue(s, flt, PHOTO_SIZE)
+        stale = stale_ids(page.cards, ctx.cfg.review.context_max_age_minutes)
+    problem = None
+    if stale:
+        platform = ctx.platform_or_none()
+        problem = refresh_context(ctx.store, platform, stale) if platform else None
+    with ctx.store.session() as s:
+        if stale and problem is None:
+            page = list_queue(s, flt, PHOTO_SIZE)
+        return page, _views(page.cards), problem
+
+
 @bp.get("/")
 def queue() -> str:
     ctx = web_context()
-    mod = moderator()
-    flt = _filter_from_args(request.args)
+    flt = filter_from_args(request.args)
+    page, views, problem = _load_page(flt)
     with ctx.store.session() as s:
-        page = list_queue(s, flt)
-        for card in page.cards:
-            card.photo_urls = ctx.photo_urls(card.photo_urls)
         counts = queue_counts(s)
-        texts = {c.decision.id: _render(c.decision, mod.login) for c in page.cards}
-        names = {c.decision.id: _known_names(c) for c in page.cards}
-    here = url_for("review.queue") + (f"?{q}" if (q := _query(flt)) else "")
-    return render_template("queue.html", page=page, flt=flt, counts=counts, texts=texts, names=names,
-                           here=here, query=_query, kinds=PROPOSAL_KINDS)
+    here = url_for("review.queue") + (f"?{q}" if (q := query_string(flt)) else "")
+    return render_template("queue.html", page=page, views=views, flt=flt, counts=counts, here=here,
+                           query=query_string, kinds=PROPOSAL_KINDS, sorts=SORTS, context_problem=problem)
 
 
-def _render(decision: DecisionValue, login: str) -> str:
-    return render_text(decision, web_context().cfg, reviewed_by=login)
+@bp.get("/cards")
+def more_cards() -> str:
+    """The next cards of the queue as an HTML fragment (the page fetches it before it runs out),
+    leaving out those the page already holds."""
+    flt = filter_from_args(request.args)
+    held = [int(x) for x in (request.args.get("exclude") or "").split(",")[:MAX_EXCLUDE] if x.isdigit()]
+    flt = replace(flt, exclude=tuple(held), page=1)
+    _, views, _ = _load_page(flt)
+    here = url_for("review.queue") + (f"?{q}" if (q := query_string(flt)) else "")
+    return render_template("_cards.html", views=views, here=here)
 
 
-def _known_names(card: Card) -> dict[int, str]:
-    """Taxon names we already hold locally (to label the observer's and the community taxon)."""
-    names: dict[int, str] = {}
-    for p in [*card.top_species, *card.genus, *card.family]:
-        if p.taxon_id is not None:
-            names[p.taxon_id] = p.name
-    if card.decision.taxon_id is not None and card.decision.taxon_name:
-        names[card.decision.taxon_id] = card.decision.taxon_name
-    if card.observation.taxon_id is not None and card.observation.taxon_name:
-        names[card.observation.taxon_id] = card.observation.taxon_name
-    return names
-
-
-@bp.post("/proposals/<int:decision_id>/approve")
-def approve(decision_id: int) -> Response:
-    return _approve(decision_id, "approve")
-
-
-@bp.post("/proposals/<int:decision_id>/edit")
-def edit(decision_id: int) -> Response:
-    """Edit the taxon (species IDs only) and/or the text, then approve and post."""
+@bp.get("/proposals/<int:decision_id>")
+def proposal(decision_id: int) -> str:
+    """One proposal's permalink: the same card, whatever its status."""
     ctx = web_context()
-    mod = moderator()
     with ctx.store.session() as s:
-        card = get_card(s, decision_id)
+        card = get_card(s, decision_id, PHOTO_SIZE)
         if card is None:
-            abort(404)
-        original_text = _render(card.decision, mod.login)
-        kind, current_taxon = card.decision.kind, card.decision.taxon_id
-    text = request.form.get("text", "").replace("\r\n", "\n").strip()
-    if not text:
-        return _back_with("The text cannot be empty.", "error")
-    if len(text) > MAX_TEXT:
-        return _back_with(f"The text is longer than {MAX_TEXT} characters.", "error")
-    taxon_id: int | None = None
-    raw_taxon = request.form.get("taxon_id", "").strip()
-    if kind == "species" and raw_taxon:
-        if not raw_taxon.isdigit():
-            return _back_with(f"Taxon id {raw_taxon!r} is not a number.", "error")
-        if int(raw_taxon) != current_taxon:
-            taxon_id = int(raw_taxon)
-            problem = _check_taxon(taxon_id)
-            if problem:
-                return _back_with(problem, "error")
-    edited_text = text if text != original_text.strip() else None
-    if taxon_id is None and edited_text is None:
-        return _approve(decision_id, "approve")
-    return _approve(decision_id, "edit", text=edited_text, taxon_id=taxon_id)
-
-
-def _check_taxon(taxon_id: int) -> str | None:
-    """An edited taxon must exist on the platform; a typo must not become an identification."""
-    try:
-        taxon = web_context().platform().get_taxon(taxon_id)
-    except PlantBotError as exc:
-        return f"Could not check taxon {taxon_id} on the platform: {exc}"
-    return None if taxon is not None else f"Taxon {taxon_id} does not exist on the platform."
-
-
-def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id: int | None = None) -> Response:
-    ctx = web_context()
-    mod = moderator()
-    try:
-        with ctx.store.session() as s:
-            record_action(s, decision_id, action, mod.login, edited_taxon_id=taxon_id, edited_text=text)
-    except ActionConflict as exc:
-        return _back_with(f"Not done: {exc}.", "error")
-    log.info("proposal %d %s by %s", decision_id, "edited and approved" if action == "edit" else "approved",
-             mod.login)
-    try:
-        with ctx.post_lock:
-            outcome = post_decision(ctx.store, ctx.platform(), decision_id, token=mod.token, user_login=mod.login,
-                                    mode=ctx.mode.for_moderator, cfg=ctx.cfg, text=text, taxon_id=taxon_id)
-    except PlantBotError as exc:
-        log.warning("posting proposal %d failed: %s", decision_id, exc)
-        _requeue(decision_id)
-        return _back_with(f"Proposal {decision_id}: posting failed ({exc}); it is back in the queue.", "error")
-    if outcome.status == "posted":
-        return _back_with(f"Proposal {decision_id} approved and posted (remote id {outcome.remote_id}).", "ok")
-    if outcome.status == "already_posted":
-        return _back_with(f"Proposal {decision_id} was already posted (remote id {outcome.remote_id}).", "info")
-    if outcome.status == "retry":
-        _requeue(decision_id)
-        return _back_with(f"Proposal {decision_id}: the platform did not take it yet ({outcome.error}); "
-                          "it is back in the queue, approve it again later.", "error")
-    if outcome.status == "skipped":
-        why = outcome.error or ("dry run" if ctx.dry_run else "not posted")
-        return _back_with(f"Proposal {decision_id} approved; nothing was posted ({why}).", "info")
-    return _back_with(f"Proposal {decision_id} approved, but posting {outcome.status}: {outcome.error}", "error")
-
-
-def _requeue(decision_id: int) -> None:
-    with web_context().store.session() as s:
-        requeue(s, decision_id)
-
-
-@bp.post("/proposals/<int:decision_id>/reject")
-def reject(decision_id: int) -> Response:
-    reason = request.form.get("reason", "").strip()[:MAX_REASON] or None
-    return _simple(decision_id, "reject", reason=reason)
-
-
-@bp.post("/proposals/<int:decision_id>/skip")
-def skip(decision_id: int) -> Response:
-    return _simple(decision_id, "skip", allowed_from=(DecisionStatus.PROPOSED,))
-
-
-def _simple(decision_id: int, action: str, *, reason: str | None = None,
-            allowed_from: tuple[str, ...] = ACTIONABLE) -> Response:
-    ctx = web_context()
-    mod = moderator()
-    try:
-        with ctx.store.session() as s:
-            record_action(s, decision_id, action, mod.login, reason=reason, allowed_from=allowed_from)
-    except ActionConflict as exc:
-        return _back_with(f"Not done: {exc}.", "error")
-    log.info("proposal %d: %s by %s", decision_id, action, mod.login)
-    done = {"reject": "rejected", "skip": "skipped (see the Skipped tab)"}[action]
-    return _back_with(f"Proposal {decision_id} {done}.", "ok")
-
-
-def _back_with(message: str, category: str) -> Response:
-    flash(message, category)
-    return redirect(safe_next(request.form.get("back"), url_for("review.queue")))
+            abort(404, description=f"There is no proposal {decision_id}.")
+        stale = stale_ids([card], ctx.cfg.review.context_max_age_minutes)
+    problem = None
+    platform = ctx.platform_or_none()
+    if stale and platform is not None:
+        problem = refresh_context(ctx.store, platform, stale)
+    with ctx.store.session() as s:
+        card = get_card(s, decision_id, PHOTO_SIZE)
+        assert card is not None
+        views = _views([card])
+    here = url_for("review.proposal", decision_id=decision_id)
+    return render_template("proposal.html", views=views, here=here, context_problem=problem)
 
 
 @bp.get("/history")

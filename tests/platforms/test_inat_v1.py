@@ -68,6 +68,9 @@ def test_reads_by_id_taxa_and_identifications(sim: SimServer, tmp_path: Path) ->
     assert taxon is not None and taxon.name == "Fakea nigra" and taxon.ancestor_ids[-1] == SPECIES_B
     assert platform.get_taxon(424242) is None
     assert [t.id for t in platform.search_taxa("Fakea", "species")] == [SPECIES_A, SPECIES_B]
+    found = platform.autocomplete_taxa("fakea n", limit=5)
+    assert [t.name for t in found] == ["Fakea nigra"] and found[0].ancestor_ids[-1] == SPECIES_B
+    assert any(r.path == "/v1/taxa/autocomplete" for r in sim.requests)
     idents = platform.get_identifications(1001)
     assert [i.id for i in idents] == [90001] and idents[0].user.login == "alice"
     assert platform.get_comments(1001) == []

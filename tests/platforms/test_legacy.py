@@ -54,6 +54,7 @@ def test_reads_by_id(sim: SimServer, tmp_path: Path) -> None:
     assert [o.id for o in got] == [1001, 1003]
     assert [i.id for i in platform.get_identifications(1001)] == [90001]  # type: ignore[attr-defined]
     assert [t.id for t in platform.search_taxa("Fakea", "species")] == [SPECIES_A, SPECIES_B]  # type: ignore
+    assert [t.name for t in platform.autocomplete_taxa("fakea n")] == ["Fakea nigra"]  # type: ignore
 
 
 def test_taxon_lookup_search_and_ancestry(sim: SimServer, tmp_path: Path) -> None:

@@ -192,3 +192,15 @@ def test_page_level_garbage_is_a_parse_error(doc: Any) -> None:
 
     with pytest.raises(ParseError):
         parse_results(doc)
+
+
+def test_card_context_fields_from_the_real_sample() -> None:
+    """Date and time observed, place, coordinates with accuracy and description (the review card)."""
+    raw = load("get_observation.json")["results"][0]
+    obs = parse_observation(raw)
+    assert obs.observed_at is not None and obs.observed_at.isoformat() == "2018-09-05T14:06:00+02:00"
+    assert obs.place_guess == "54 rue des Badauds"
+    assert (obs.latitude, obs.longitude, obs.positional_accuracy) == (50.646894, 4.360086, 23)
+    assert obs.description is None  # "" means none
+    odd = parse_observation({**raw, "location": "95,200", "positional_accuracy": "x", "description": " Note "})
+    assert (odd.latitude, odd.longitude, odd.positional_accuracy, odd.description) == (None, None, None, "Note")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.store.db import Store
 from bot.store.models import DecisionRow, ObservationRow, PhotoRow, PredictionRow, ReviewActionRow
@@ -31,7 +33,9 @@ def db(tmp_path: Path) -> Store:
     with store.session() as s:
         for i, (kind, score) in enumerate(zip(kinds, scores, strict=True)):
             oid = 500 + i
-            s.add(ObservationRow(id=oid, first_seen_at=T0, last_seen_at=T0, uri=f"https://x.test/observations/{oid}"))
+            s.add(ObservationRow(id=oid, first_seen_at=T0, last_seen_at=T0, uri=f"https://x.test/observations/{oid}",
+                                 user_login=f"observer{i % 2}", place_guess=["Retiro, Madrid", "Collserola"][i % 2],
+                                 observed_at=datetime(2025, 6, 1 + i, 10, 0)))
             s.flush()
             s.add(PhotoRow(observation_id=oid, photo_id=oid * 10 + 1, position=1,
                            url=f"https://img.test/photos/{oid}1/square.jpg?5"))
@@ -45,18 +49,20 @@ def db(tmp_path: Path) -> Store:
                 s.add(PredictionRow(decision_id=d.id, rank="species", position=6 - pos, taxon_id=pos,
                                     name=f"sp{6 - pos}", prob=0.1))
             s.add(PredictionRow(decision_id=d.id, rank="genus", position=0, taxon_id=9, name="G", prob=0.7))
+            s.add(PredictionRow(decision_id=d.id, rank="family", position=0, taxon_id=8,
+                                name=f"Fam{i % 2}aceae", prob=0.8))
     return store
 
 
-def test_queue_lists_proposals_newest_first_with_all_photos_at_medium_size(db: Store) -> None:
+def test_queue_lists_proposals_oldest_first_with_all_photos_at_medium_size(db: Store) -> None:
     with db.session() as s:
         page = list_queue(s, QueueFilter())
-    assert [c.observation.id for c in page.cards] == [503, 502, 501, 500]  # abstain is never a proposal
+    assert [c.observation.id for c in page.cards] == [500, 501, 502, 503]  # abstain is never a proposal
     assert page.total == 4
-    first = page.cards[0]
+    first = page.cards[-1]
     assert first.photo_urls == ["https://img.test/photos/5030/medium.png", "https://img.test/photos/5031/medium.jpg?5"]
     assert [p.name for p in first.top_species] == ["sp0", "sp1", "sp2", "sp3", "sp4"]
-    assert [p.name for p in first.genus] == ["G"] and first.family == []
+    assert [p.name for p in first.genus] == ["G"] and [p.name for p in first.family] == ["Fam1aceae"]
 
 
 def test_queue_filters_by_kind_and_score_and_pages(db: Store) -> None:
@@ -67,8 +73,25 @@ def test_queue_filters_by_kind_and_score_and_pages(db: Store) -> None:
         counts = queue_counts(s)
     assert [c.decision.kind for c in species.cards] == ["species", "species"]
     assert sorted(c.decision.score for c in confident.cards) == [0.6, 0.9]
-    assert [c.observation.id for c in page2.cards] == [500] and page2.pages == 2
+    assert [c.observation.id for c in page2.cards] == [503] and page2.pages == 2
     assert counts == {"species": 2, "genus": 1, "family": 1}
+
+
+def _ids(s: Session, **kw: Any) -> list[int]:
+    return [c.observation.id for c in list_queue(s, QueueFilter(**kw)).cards]
+
+
+def test_queue_filters_by_family_observer_place_and_observed_dates_and_sorts_by_probability(db: Store) -> None:
+    with db.session() as s:
+        assert _ids(s, taxon="fam1ACEAE") == [501, 503]
+        assert _ids(s, taxon="taxon 2") == [502]  # the proposed taxon's name matches too
+        assert _ids(s, observer="observer0") == [500, 502]
+        assert _ids(s, place="madrid") == [500, 502]
+        assert _ids(s, place="100%") == []  # wildcards are taken literally
+        assert _ids(s, observed_from=date(2025, 6, 2), observed_to=date(2025, 6, 3)) == [501, 502]
+        assert _ids(s, sort="prob_desc") == [500, 503, 501, 502]
+        assert _ids(s, sort="prob_asc") == [502, 501, 503, 500]
+        assert _ids(s, sort="newest") == [503, 502, 501, 500]
 
 
 def test_an_action_moves_the_status_once_and_is_logged(db: Store) -> None:

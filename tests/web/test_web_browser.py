@@ -7,6 +7,7 @@ approves it, rejects a third, then checks what the simulator received and what t
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,16 +99,21 @@ def test_moderator_reviews_proposals_in_chromium(served: str, sim: Any, store: S
             page.screenshot(path=str(tmp_path / "queue.png"), full_page=True)
 
             page.get_by_test_id(f"approve-{approve_id}").click()
-            expect(page.locator(".flash.ok")).to_contain_text(f"Proposal {approve_id} approved and posted")
+            expect(page.get_by_test_id(f"status-{approve_id}")).to_contain_text(
+                f"Proposal {approve_id} approved: the identification is posted")
+            link = page.get_by_test_id(f"posted-link-{approve_id}")
+            expect(link).to_have_attribute("href", re.compile(rf"^{re.escape(sim.url)}/identifications/\d+$"))
 
             page.get_by_test_id(f"edit-open-{edit_id}").click()
             page.get_by_test_id(f"edit-text-{edit_id}").fill(EDITED)
+            expect(page.get_by_test_id(f"text-{edit_id}")).to_have_text(EDITED)  # the card shows what is posted
             page.get_by_test_id(f"edit-approve-{edit_id}").click()
-            expect(page.locator(".flash.ok")).to_contain_text(f"Proposal {edit_id} approved and posted")
+            expect(page.get_by_test_id(f"status-{edit_id}")).to_contain_text(
+                f"Proposal {edit_id} approved: the comment is posted")
 
             page.get_by_test_id(f"reason-{reject_id}").fill("the photos show a grass")
             page.get_by_test_id(f"reject-{reject_id}").click()
-            expect(page.locator(".flash.ok")).to_contain_text(f"Proposal {reject_id} rejected")
+            expect(page.get_by_test_id(f"status-{reject_id}")).to_contain_text(f"Proposal {reject_id} rejected")
             expect(page.get_by_test_id("empty")).to_be_visible()
 
             page.goto(f"{base}/history")

@@ -18,6 +18,8 @@ from bot.sim.model import SimUser
 from bot.sim.world import MODERATOR_USER_ID
 from bot.store.db import Store
 from bot.store.models import PhotoRow
+from bot.web import tile_source
+from bot.web.context import EXTENSION
 from bot.web.security import safe_next
 from tests.web.review_ui_helpers import MODERATOR, build_app, make_config, seed_proposals, sign_in
 
@@ -126,7 +128,9 @@ def test_only_allowed_photo_hosts_reach_the_page_and_the_csp_names_exactly_them(
     assert f"{sim.url}/photos/" in page  # the good photos are still there
     csp = dict(part.strip().split(" ", 1) for part in resp.headers["Content-Security-Policy"].split(";"))
     img = set(csp["img-src"].split())
-    assert img == {sim.url, sim.url.replace("http://", "https://")}  # the platform's own host, nothing wider
+    tiles = set(tile_source(app.extensions[EXTENSION].cfg.review.map_tiles_url))  # the map's tile host (issue 13)
+    # the platform's own host, this app's map markers and the tile host, nothing wider
+    assert img == {sim.url, sim.url.replace("http://", "https://"), "'self'"} | tiles
 
 
 def test_an_absurd_page_number_is_clamped(app: Flask, seeded: Any) -> None:
