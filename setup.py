@@ -14,6 +14,8 @@ from setuptools.command.build_py import build_py
 class BuildWithExample(build_py):
     def run(self) -> None:
         super().run()
+        if getattr(self, "editable_mode", False):  # an editable install reads it from the checkout (cli/init.py)
+            return
         self.copy_file("config.example.toml", str(Path(self.build_lib) / "bot" / "config.example.toml"))
 
 
