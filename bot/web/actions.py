@@ -85,17 +85,22 @@ def _form_taxon(decision: DecisionValue) -> tuple[int | None, str | None]:
     return (None, None) if taxon_id == decision.taxon_id else (taxon_id, None)
 
 
+def _decision_or_404(decision_id: int) -> DecisionValue:
+    """The proposal a form acts on, read in a session of its own (the value outlives it)."""
+    with web_context().store.session() as s:
+        card = get_card(s, decision_id)
+    if card is None:
+        abort(404)
+    return card.decision
+
+
 @bp.post("/proposals/<int:decision_id>/edit")
 def edit(decision_id: int) -> Response:
     """Approve what the moderator sees: their taxon (any rank) and their text, exactly as shown."""
     ctx = web_context()
     mod = moderator()
-    with ctx.store.session() as s:
-        card = get_card(s, decision_id)
-        if card is None:
-            abort(404)
-        decision = card.decision
-        original_text = render_text(decision, ctx.cfg, reviewed_by=mod.login)
+    decision = _decision_or_404(decision_id)
+    original_text = render_text(decision, ctx.cfg, reviewed_by=mod.login)
     text = request.form.get("text", "").replace("\r\n", "\n").strip()
     if not text:
         return _answer(decision_id, False, _("The text cannot be empty."), state="invalid", code=400)
@@ -124,11 +129,7 @@ def preview(decision_id: int) -> Response:
     """The text that would be posted with this taxon, rendered by the same template as the post."""
     ctx = web_context()
     mod = moderator()
-    with ctx.store.session() as s:
-        card = get_card(s, decision_id)
-        if card is None:
-            abort(404)
-        decision = card.decision
+    decision = _decision_or_404(decision_id)
     taxon_id, problem = _form_taxon(decision)
     name = None
     if taxon_id is not None and problem is None:

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import requests
 from flask_babel import gettext as _
@@ -21,6 +20,7 @@ from flask_babel import ngettext
 from bot.config import Config
 from bot.errors import PlantBotError
 from bot.platforms.base import Platform
+from bot.platforms.parse_v1 import opt_time
 from bot.store.db import Store
 from bot.store.records import upsert_observations
 from bot.store.review import Card, utcnow
@@ -98,15 +98,6 @@ class Lineages:
         return self._known.get(taxon_id)
 
 
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def stale_ids(cards: Sequence[Card], max_age_minutes: int, now: datetime | None = None) -> list[int]:
     """Observations whose stored context is missing or older than the configured age."""
     limit = (now or utcnow()) - timedelta(minutes=max_age_minutes)
@@ -135,7 +126,7 @@ def build_view(card: Card, cfg: Config, login: str, lineages: Lineages, platform
     view = CardView(card=card, text=render_text(card.decision, cfg, reviewed_by=login), names=_known_names(card))
     created = card.decision.created_at
     for raw in context.get("identifications", []):
-        when = parse_time(raw.get("created_at"))
+        when = opt_time(raw.get("created_at"))
         if raw.get("taxon_id") is not None and raw.get("taxon_name"):
             view.names.setdefault(raw["taxon_id"], raw["taxon_name"])
             if raw.get("ancestor_ids"):
@@ -144,7 +135,7 @@ def build_view(card: Card, cfg: Config, login: str, lineages: Lineages, platform
                                               taxon_name=raw.get("taxon_name"), current=bool(raw.get("current")),
                                               created_at=when, new=bool(when and created and when > created)))
     view.comments = [CommentView(user=str(c.get("user", "?")), body=str(c.get("body", "")),
-                                 created_at=parse_time(c.get("created_at"))) for c in context.get("comments", [])]
+                                 created_at=opt_time(c.get("created_at"))) for c in context.get("comments", [])]
     if card.observation.taxon_id is not None and context.get("taxon_ancestors"):
         lineages.learn(card.observation.taxon_id, context["taxon_ancestors"])
     view.flags = _flags(view, lineages, platform)
