@@ -165,6 +165,28 @@ class PostStatus(StrEnum):
     SKIPPED = "skipped"  # not sent (opted out after the intent was written)
 
 
+class PostResult(StrEnum):
+    """What one posting attempt came to (`PostOutcome.status`; not stored)."""
+
+    POSTED = "posted"
+    ALREADY_POSTED = "already_posted"  # the ledger (or the platform, on reconciliation) already had it
+    FAILED = "failed"  # refused for good
+    RETRY = "retry"  # may work later; the ledger row waits for its backoff
+    SKIPPED = "skipped"  # nothing sent (dry-run, opted out, not postable)
+
+
+class WithdrawalStatus(StrEnum):
+    """What retracting did to one posted identification (`plantbot retract`, the Withdraw page).
+
+    `WITHDRAWN` is also the state `plantbot status` counts a post under once its withdrawal went out.
+    """
+
+    WOULD_WITHDRAW = "would-withdraw"  # dry-run: listed, nothing sent
+    WITHDRAWN = "withdrawn"
+    FAILED = "failed"  # the platform refused; the next run retries
+    OTHER_AUTHOR = "other-author"  # posted under another login: only its author can withdraw it
+
+
 class PhotoStatus(StrEnum):
     """What happened to one photo (`photos.status`, CHECK-constrained)."""
 

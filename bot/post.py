@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from bot.config import INAT_NETWORK_API_HOSTS, Config
-from bot.domain import PROPOSAL_KINDS, DecisionKind, DecisionStatus, PostStatus, RunMode
+from bot.domain import PROPOSAL_KINDS, DecisionKind, DecisionStatus, PostResult, PostStatus, RunMode
 from bot.errors import AuthError, BudgetExhausted, PlatformError, UsageError
 from bot.platforms import NotFound
 from bot.platforms.base import Platform
@@ -42,7 +42,7 @@ class PostOutcome:
     """What happened to one post; `post_id` is the ledger row (0 when none was written)."""
 
     post_id: int
-    status: str  # posted | failed | retry | skipped | already_posted
+    status: PostResult
     remote_id: int | None = None
     error: str | None = None
     throttled: bool = False  # a 429 or a spent budget: the round stops, the rest waits for the next one
@@ -124,13 +124,13 @@ def _settle_existing(store: Store, platform: Platform, post: PostValue) -> PostO
     try:
         remote = find_remote(platform, post)
     except Exception as exc:  # a read failed: try the whole post later, never blind
-        return PostOutcome(post.id, "retry", None, f"cannot check earlier attempt: {_classify(exc)[1]}")
+        return PostOutcome(post.id, PostResult.RETRY, None, f"cannot check earlier attempt: {_classify(exc)[1]}")
     if remote is None:
         return None
     with store.session() as s:
         q.mark_posted(s, post.id, remote)
     log.info("post %s on observation %s was already on the platform (id %s)", post.id, post.observation_id, remote)
-    return PostOutcome(post.id, "already_posted", remote, None)
+    return PostOutcome(post.id, PostResult.ALREADY_POSTED, remote, None)
 
 
 def _opt_out_reason(platform: Platform, cfg: Config, observation_id: int, login: str | None) -> str | None:
@@ -170,13 +170,13 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
     On a 401 the token is refreshed once through `token_provider` when one is given.
     """
     if mode.dry_run or platform.dry_run:
-        return PostOutcome(0, "skipped", None, "dry-run: no write request is sent")
+        return PostOutcome(0, PostResult.SKIPPED, None, "dry-run: no write request is sent")
     if mode not in (RunMode.REVIEW, RunMode.AUTO):
         raise UsageError(f"posting mode {mode!r} is not review or auto")
     with store.session() as s:
         decision = q.get_decision(s, decision_id)
         if decision is None:
-            return PostOutcome(0, "skipped", None, f"decision {decision_id} does not exist")
+            return PostOutcome(0, PostResult.SKIPPED, None, f"decision {decision_id} does not exist")
         existing = q.find_post(s, decision.observation_id, decision.model_version)
         obs = q.get_observation(s, decision.observation_id)
         login = obs.user_login if obs else None
@@ -185,7 +185,7 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
         if early is not None:
             return early
     if decision.kind not in PROPOSAL_KINDS or decision.status in NOT_POSTABLE:
-        return PostOutcome(0, "skipped", None, f"decision {decision_id} is {decision.kind}/{decision.status}")
+        return PostOutcome(0, PostResult.SKIPPED, None, f"decision {decision_id} is {decision.kind}/{decision.status}")
     try:
         reason = _opt_out_reason(platform, cfg, decision.observation_id, login)
     except Exception as exc:
@@ -195,7 +195,7 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
     identification = decision.kind == DecisionKind.SPECIES or taxon_id is not None
     target = taxon_id if taxon_id is not None else decision.taxon_id
     if identification and target is None:
-        return PostOutcome(0, "skipped", None, f"decision {decision_id} has no taxon id to identify with")
+        return PostOutcome(0, PostResult.SKIPPED, None, f"decision {decision_id} has no taxon id to identify with")
     body = text if text is not None else _body(platform, decision, cfg, mode, user_login, taxon_id, identification)
     try:
         with store.session() as s:
@@ -205,21 +205,22 @@ def post_decision(store: Store, platform: Platform, decision_id: int, *, token: 
             if decision.status == DecisionStatus.PROPOSED:
                 q.set_decision_status(s, decision.id, DecisionStatus.APPROVED)
     except q.ClaimConflict:
-        return PostOutcome(0, "skipped", None, "another process is posting this observation right now")
+        return PostOutcome(0, PostResult.SKIPPED, None, "another process is posting this observation right now")
     return _complete(store, platform, post, token, token_provider)
 
 
 def _existing_outcome(store: Store, platform: Platform, existing: PostValue) -> PostOutcome | None:
     """What an existing ledger row means for a new attempt; None: go on and (re-)send."""
     if existing.status == PostStatus.POSTED:
-        return PostOutcome(existing.id, "already_posted", existing.remote_id, None)
+        return PostOutcome(existing.id, PostResult.ALREADY_POSTED, existing.remote_id, None)
     if existing.status == PostStatus.FAILED:
-        return PostOutcome(existing.id, "failed", None, existing.error)
+        return PostOutcome(existing.id, PostResult.FAILED, None, existing.error)
     if existing.status == PostStatus.SKIPPED:
-        return PostOutcome(existing.id, "skipped", None, existing.error)
+        return PostOutcome(existing.id, PostResult.SKIPPED, None, existing.error)
     if existing.status == PostStatus.INTENT:
         # Someone is sending it now, or a crash left it open: reconciliation settles it, never a blind send.
-        return PostOutcome(existing.id, "retry", None, "an earlier attempt is still open; it will be reconciled")
+        return PostOutcome(existing.id, PostResult.RETRY, None,
+                           "an earlier attempt is still open; it will be reconciled")
     return _settle_existing(store, platform, existing)
 
 
@@ -241,8 +242,8 @@ def _no_row_retry(store: Store, decision: DecisionValue, existing: PostValue | N
     if existing is not None:
         with store.session() as s:
             q.mark_retry(s, existing.id, error, q.utcnow() + q.backoff(existing.attempts))
-        return PostOutcome(existing.id, "retry", None, error)
-    return PostOutcome(0, "retry", None, error)
+        return PostOutcome(existing.id, PostResult.RETRY, None, error)
+    return PostOutcome(0, PostResult.RETRY, None, error)
 
 
 def _opt_out(store: Store, decision: DecisionValue, existing: PostValue | None, reason: str) -> PostOutcome:
@@ -251,7 +252,7 @@ def _opt_out(store: Store, decision: DecisionValue, existing: PostValue | None, 
         q.set_decision_status(s, decision.id, DecisionStatus.OPTED_OUT, reason)
         if existing is not None:
             q.mark_skipped(s, existing.id, reason)
-    return PostOutcome(existing.id if existing else 0, "skipped", None, reason)
+    return PostOutcome(existing.id if existing else 0, PostResult.SKIPPED, None, reason)
 
 
 def _complete(store: Store, platform: Platform, post: PostValue, token: str,
@@ -271,16 +272,18 @@ def _complete(store: Store, platform: Platform, post: PostValue, token: str,
                     continue
                 except Exception as refresh_exc:
                     message = f"token refresh failed: {_classify(refresh_exc)[1]}"
-            return _record_error(store, post, "retry" if kind == "auth" else kind, message, _throttled(exc))
+            return _record_error(store, post, PostResult.RETRY if kind == "auth" else PostResult(kind), message,
+                                 _throttled(exc))
     with store.session() as s:
         q.mark_posted(s, post.id, remote)
     log.info("posted %s %s on observation %s as %s", post.kind, remote, post.observation_id, post.user_login)
-    return PostOutcome(post.id, "posted", remote, None)
+    return PostOutcome(post.id, PostResult.POSTED, remote, None)
 
 
-def _record_error(store: Store, post: PostValue, kind: str, message: str, throttled: bool = False) -> PostOutcome:
+def _record_error(store: Store, post: PostValue, kind: PostResult, message: str,
+                  throttled: bool = False) -> PostOutcome:
     with store.session() as s:
-        if kind == "failed":
+        if kind == PostResult.FAILED:
             q.mark_failed(s, post.id, message)
         else:
             q.mark_retry(s, post.id, message, q.utcnow() + q.backoff(post.attempts))

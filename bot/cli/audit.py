@@ -12,6 +12,7 @@ from rich.table import Table
 from bot.cli import State, pass_state
 from bot.cli.console import make_console, plain
 from bot.config import Secrets
+from bot.domain import WithdrawalStatus
 from bot.errors import UsageError
 from bot.store import Store
 
@@ -128,7 +129,7 @@ def _report_left(done: list[Retraction], version: str) -> None:
     total = sum(len(rows) for rows in left.values())
     click.echo(f"{total} identification(s) of model version {version} are still current:", err=True)
     for login, rows in left.items():
-        failed = sum(r.status == "failed" for r in rows)
+        failed = sum(r.status == WithdrawalStatus.FAILED for r in rows)
         obs = ", ".join(str(r.observation_id) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
         why = (f"{failed} failed, run retract again; " if failed else "") + \
             (f"posted under {login}'s own account: {login} must withdraw them (review UI, Withdraw page)"

@@ -15,7 +15,7 @@ from bot.cli import State, pass_state
 from bot.cli.console import labelled, make_console, plain
 from bot.config import Config, Secrets, as_dict, check_model_path
 from bot.cycle import CycleSummary, run_cycle
-from bot.domain import CycleStatus, RunMode
+from bot.domain import CycleStatus, PostResult, RunMode
 from bot.store import Store, current_revision, downgrade, upgrade
 
 if TYPE_CHECKING:
@@ -97,8 +97,8 @@ def _post_auto(cfg: Config, store: Store, platform: Platform, mode: RunMode) -> 
     token = platform.get_token()
     login = platform.get_current_user(token).login
     outcomes = auto_post_round(store, platform, cfg, mode=mode, token=token, user_login=login)
-    click.echo(f"auto mode: {sum(o.status == 'posted' for o in outcomes)} posted, "
-               f"{sum(o.status != 'posted' for o in outcomes)} not posted")
+    click.echo(f"auto mode: {sum(o.status == PostResult.POSTED for o in outcomes)} posted, "
+               f"{sum(o.status != PostResult.POSTED for o in outcomes)} not posted")
 
 
 def summary_dict(s: CycleSummary) -> dict[str, object]:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from bot.cli import State, pass_state
 from bot.cli.console import labelled, make_console, plain
-from bot.domain import PostStatus, RunMode
+from bot.domain import PostStatus, RunMode, WithdrawalStatus
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def _print_status(doc: dict[str, Any]) -> None:
     posts = doc["posts"]
     table.add_row("posts", str(sum(posts.values())))
     # "withdrawn" is a display state (a posted post whose withdrawal went out), not a ledger status.
-    for st in (PostStatus.POSTED, "withdrawn", PostStatus.INTENT, PostStatus.RETRY, PostStatus.FAILED,
+    for st in (PostStatus.POSTED, WithdrawalStatus.WITHDRAWN, PostStatus.INTENT, PostStatus.RETRY, PostStatus.FAILED,
                PostStatus.SKIPPED):
         if st in posts or st in (PostStatus.POSTED, PostStatus.FAILED):
             table.add_row(f"  {st}", str(posts.get(st, 0)))

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.config import Config
-from bot.domain import DecisionStatus, PostStatus, utcnow
+from bot.domain import DecisionStatus, PostStatus, WithdrawalStatus, utcnow
 from bot.errors import AuthError, PlatformError
 from bot.platforms.base import Platform
 from bot.store.audit import current_posted_identifications, withdraw_row
@@ -33,7 +33,7 @@ class Retraction:
     remote_id: int
     taxon_id: int | None
     user_login: str
-    status: str  # would-withdraw, withdrawn, failed, other-author
+    status: WithdrawalStatus
 
 
 def _already_withdrawn(platform: Platform, observation_id: int, remote_id: int) -> bool:
@@ -81,8 +81,8 @@ def _complete(store: Store, row_id: int, error: str | None, user_login: str) -> 
                               reason=f"retract model version {row.model_version}", at=utcnow()))
 
 
-def withdraw_post(store: Store, platform: Platform, *, post_id: int, token: str, user_login: str) -> str:
-    """Withdraws one posted identification exactly once ("withdrawn" or "failed").
+def withdraw_post(store: Store, platform: Platform, *, post_id: int, token: str, user_login: str) -> WithdrawalStatus:
+    """Withdraws one posted identification exactly once (WITHDRAWN or FAILED).
 
     Also the entry point for the review UI, where each withdrawal is approved like a post.
     """
@@ -99,10 +99,10 @@ def withdraw_post(store: Store, platform: Platform, *, post_id: int, token: str,
         log.warning("withdrawing identification %s on observation %s failed: %s", remote_id,
                     observation_id, exc)
         _complete(store, row_id, str(exc), user_login)
-        return "failed"
+        return WithdrawalStatus.FAILED
     _complete(store, row_id, None, user_login)
     log.info("withdrew identification %s on observation %s", remote_id, observation_id)
-    return "withdrawn"
+    return WithdrawalStatus.WITHDRAWN
 
 
 def retract_model_version(store: Store, platform: Platform, cfg: Config, *, version: str,
@@ -125,9 +125,9 @@ def retract_model_version(store: Store, platform: Platform, cfg: Config, *, vers
     out: list[Retraction] = []
     for post_id, decision_id, obs_id, remote_id, taxon_id, author in posts:
         if user_login and author != user_login:
-            status = "other-author"
+            status = WithdrawalStatus.OTHER_AUTHOR
         elif dry:
-            status = "would-withdraw"
+            status = WithdrawalStatus.WOULD_WITHDRAW
         else:
             status = withdraw_post(store, platform, post_id=post_id, token=token, user_login=user_login)
         out.append(Retraction(post_id, decision_id, obs_id, remote_id, taxon_id, author, status))
@@ -139,6 +139,6 @@ def left_by_author(rows: list[Retraction]) -> dict[str, list[Retraction]]:
     failed ones are retried by the next run)."""
     out: dict[str, list[Retraction]] = {}
     for r in rows:
-        if r.status in ("other-author", "failed"):
+        if r.status in (WithdrawalStatus.OTHER_AUTHOR, WithdrawalStatus.FAILED):
             out.setdefault(r.user_login, []).append(r)
     return dict(sorted(out.items()))

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.domain import PROPOSAL_KINDS, DecisionStatus, PostStatus, utcnow
+from bot.domain import PROPOSAL_KINDS, DecisionStatus, PostStatus, WithdrawalStatus, utcnow
 from bot.store.models import CycleRow, DecisionRow, KeyValueRow, ObservationRow, PostRow
 from bot.store.values import DecisionValue, ObservationValue, PostValue, V, value_of
 
@@ -232,7 +232,8 @@ def post_state_counts(s: Session) -> dict[str, int]:
     counts: dict[str, int] = {}
     for oid, version, status in s.execute(select(PostRow.observation_id, PostRow.model_version, PostRow.status)
                                           .where(PostRow.action == "post")).all():
-        state = "withdrawn" if status == PostStatus.POSTED and (oid, version) in gone else str(status)
+        withdrawn_now = status == PostStatus.POSTED and (oid, version) in gone
+        state = str(WithdrawalStatus.WITHDRAWN if withdrawn_now else status)
         counts[state] = counts.get(state, 0) + 1
     return counts
 

@@ -17,7 +17,7 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from bot.domain import DecisionStatus
+from bot.domain import DecisionStatus, PostResult
 from bot.errors import PlantBotError
 from bot.post import post_decision
 from bot.store.models import DecisionRow
@@ -201,19 +201,19 @@ def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id
 
 def _outcome_answer(decision_id: int, outcome: Any, identification: bool) -> Response:
     link = _posted_link(decision_id, outcome.remote_id, identification)
-    if outcome.status == "posted":
+    if outcome.status == PostResult.POSTED:
         message = (_("Proposal %(id)d approved: the identification is posted.", id=decision_id) if identification
                    else _("Proposal %(id)d approved: the comment is posted.", id=decision_id))
         return _answer(decision_id, True, message, state="posted", link=link)
-    if outcome.status == "already_posted":
+    if outcome.status == PostResult.ALREADY_POSTED:
         return _answer(decision_id, True, _("Proposal %(id)d was already posted.", id=decision_id),
                        state="posted", link=link)
-    if outcome.status == "retry":
+    if outcome.status == PostResult.RETRY:
         _requeue(decision_id)
         return _answer(decision_id, False, _("Proposal %(id)d: the platform did not take it (%(error)s). Nothing "
                                              "was posted; it is back in the queue, approve it again later.",
                                              id=decision_id, error=outcome.error), state="error", code=502)
-    if outcome.status == "skipped":
+    if outcome.status == PostResult.SKIPPED:
         why = outcome.error or (_("dry run") if web_context().dry_run else _("not posted"))
         return _answer(decision_id, True, _("Proposal %(id)d approved; nothing was posted (%(why)s).",
                                             id=decision_id, why=why), state="info")

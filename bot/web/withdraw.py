@@ -16,6 +16,7 @@ import logging
 from flask import flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
+from bot.domain import WithdrawalStatus
 from bot.errors import PlantBotError
 from bot.report.retract import withdraw_post
 from bot.store.withdrawals import get_standing_post, left_standing, own_posted_identifications, retracted_versions
@@ -65,7 +66,7 @@ def withdraw(post_id: int) -> Response:
     except PlantBotError as exc:
         log.warning("withdrawing post %d failed: %s", post_id, exc)
         return _done(f"Withdrawing identification {post.remote_id} failed: {exc}", "error")
-    if status == "withdrawn":
+    if status == WithdrawalStatus.WITHDRAWN:
         log.info("identification %d withdrawn by %s", post.remote_id, mod.login)
         return _done(f"Identification {post.remote_id} on observation {post.observation_id} withdrawn.", "ok")
     return _done(f"Withdrawing identification {post.remote_id} failed; try again later.", "error")
