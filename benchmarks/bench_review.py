@@ -6,10 +6,11 @@ The simulator serves a synthetic world; the observations are read through the pl
 stored as the poll cycle stores them, and one proposal each is recorded (species IDs, genus and family
 comments).  The review UI runs in a thread; Playwright drives Debian's chromium and signs in through
 the simulator's OAuth form.  Then, per proposal, the keys a moderator presses: `a` (approve), `s`
-(skip) or `r` then Enter (reject without a reason), in a fixed mix.  Inside the page a capture-phase
-listener stamps each deciding keypress and, frame by frame, waits until the next card has the focus
-and all its photos have loaded: that is "keypress -> next card ready".  Prints keystrokes per
-decision, the median and 95th percentile of that time, and the posts the simulator received.
+(skip) or `x` (reject without a reason), in a fixed mix; the keystrokes are counted per decision
+type.  Inside the page a capture-phase listener stamps each deciding keypress and, frame by frame,
+waits until the next card has the focus and all its photos have loaded: that is "keypress -> next card
+ready".  Prints keystrokes per decision by type, the median and 95th percentile of that time, and
+the posts the simulator received.
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 # What the moderator does, in turn: mostly approvals, some skips and rejections without a reason.
-PLAN = ("a", "a", "s", "a", "a", "r", "a", "a", "a", "s")
+PLAN = ("a", "a", "s", "a", "a", "x", "a", "a", "a", "s")
+# The keys each decision type takes (a reject with a reason, `r` + typing + Enter, is not in the plan).
+KEYS = {"a": ("a",), "s": ("s",), "x": ("x",)}
+NAMES = {"a": "approve", "s": "skip", "x": "reject without a reason"}
 STAMPER = """() => {
   window.__lat = [];
   document.addEventListener('keydown', (e) => {
-    const deciding = ['a', 's'].includes(e.key) || (e.key === 'Enter' && e.target.name === 'reason');
+    const deciding = ['a', 's', 'x'].includes(e.key) || (e.key === 'Enter' && e.target.name === 'reason');
     if (!deciding) { return; }
     const from = document.querySelector('article.card.current');
     const fromId = from ? from.dataset.id : null;
@@ -76,7 +80,7 @@ def make_config(sim: SimServer, state: Path, page_size: int) -> Config:
 
 def seed(cfg: Config, store: Store, world: Any, n: int) -> int:
     """Reads `n` plant observations through the adapter and records one proposal on each."""
-    platform = create_platform(cfg, Secrets(), store=store)
+    platform = create_platform(cfg, Secrets())
     ids = sorted(o.id for o in world.observations.values() if o.true_taxon_id and o.true_taxon_id >= 100000)[:n]
     observations = platform.get_observations(ids)
     species = sorted((t for t in world.taxa.values() if t.rank == "species" and t.iconic_taxon_name == "Plantae"),
@@ -103,12 +107,12 @@ def seed(cfg: Config, store: Store, world: Any, n: int) -> int:
     return len(observations)
 
 
-def review(base: str, sim: SimServer, n: int) -> tuple[list[float], list[int], int]:
-    """Signs in and decides `n` proposals with the keyboard; returns latencies, keys per decision, approvals."""
+def review(base: str, sim: SimServer, n: int) -> tuple[list[float], dict[str, list[int]]]:
+    """Signs in and decides `n` proposals with the keyboard; returns the latencies and, per decision
+    type, the keystrokes each decision took."""
     from playwright.sync_api import sync_playwright
 
-    keys: list[int] = []
-    approvals = 0
+    keys: dict[str, list[int]] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
@@ -125,20 +129,15 @@ def review(base: str, sim: SimServer, n: int) -> tuple[list[float], list[int], i
         for i in range(n):
             action = PLAN[i % len(PLAN)]
             done = page.evaluate("window.__lat.length")
-            if action == "r":
-                page.keyboard.press("r")
-                page.keyboard.press("Enter")
-                keys.append(2)
-            else:
-                page.keyboard.press(action)
-                keys.append(1)
-                approvals += action == "a"
+            for key in KEYS[action]:
+                page.keyboard.press(key)
+            keys.setdefault(action, []).append(len(KEYS[action]))
             if i < n - 1:  # the last decision has no next card to wait for
                 page.wait_for_function("(n) => window.__lat.length > n", arg=done)
         page.wait_for_function("() => !document.querySelector('article.card[data-state=working]')")
         latencies = page.evaluate("window.__lat")
         browser.close()
-    return [x for x in latencies if x >= 0], keys, approvals
+    return [x for x in latencies if x >= 0], keys
 
 
 def main() -> None:
@@ -162,7 +161,7 @@ def main() -> None:
         thread.start()
         started = time.perf_counter()
         try:
-            latencies, keys, approvals = review(f"http://127.0.0.1:{server.port}", sim, n)
+            latencies, keys = review(f"http://127.0.0.1:{server.port}", sim, n)
         finally:
             server.shutdown()
             store.close()
@@ -170,10 +169,12 @@ def main() -> None:
         posts = [w for w in sim.writes if w.method == "POST" and w.path in ("/v1/identifications", "/v1/comments")]
     lat = sorted(latencies)
     p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else float("nan")
-    by_key = {"approve (a)": 1, "skip (s)": 1, "reject without reason (r, Enter)": 2}
+    approvals = len(keys.get("a", []))
+    every = [k for counts in keys.values() for k in counts]
     print(f"proposals reviewed: {n} (keyboard only, Chromium, page size {args.page_size})")
-    print(f"keystrokes per decision: mean {statistics.mean(keys):.2f}; " +
-          ", ".join(f"{k} {v}" for k, v in by_key.items()))
+    print(f"keystrokes per decision: mean {statistics.mean(every):.2f} over {len(every)}; " +
+          ", ".join(f"{NAMES[a]} ({'+'.join(KEYS[a])}) {statistics.mean(keys[a]):.2f} x{len(keys[a])}"
+                    for a in NAMES if a in keys))
     print(f"keypress -> next card ready: median {statistics.median(lat):.0f} ms, p95 {p95:.0f} ms, "
           f"max {lat[-1]:.0f} ms over {len(lat)} transitions")
     print(f"posts received by the simulator: {len(posts)} for {approvals} approvals "

@@ -26,8 +26,8 @@ def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    seeded = seed_proposals(store, sim.world, sim, kinds=("species", "genus", "species", "species"))
-    first, second, third, fourth = seeded.decision_ids
+    seeded = seed_proposals(store, sim.world, sim, kinds=("species", "genus", "species", "species", "family"))
+    first, second, third, fourth, fifth = seeded.decision_ids
     with store.session() as s:
         third_pick = s.scalars(select(PredictionRow).where(PredictionRow.decision_id == third,
                                                            PredictionRow.rank == "species",
@@ -67,11 +67,23 @@ def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store:
             page.keyboard.press("Enter")
             expect(page.get_by_test_id(f"status-{fourth}")).to_contain_text("rejected")
 
+            expect(_current(page)).to_have_attribute("data-id", str(fifth))
+            page.keyboard.press("e")  # an x typed into a text field is a letter, not a decision
+            page.keyboard.type("xyz")
+            expect(page.get_by_test_id(f"search-{fifth}")).to_have_value("xyz")
+            page.keyboard.press("Escape")
+            expect(page.get_by_test_id(f"status-{fifth}")).to_be_hidden()
+            page.keyboard.press("x")  # reject without a reason: one key
+            expect(page.get_by_test_id(f"status-{fifth}")).to_contain_text("rejected")
+            expect(page.get_by_test_id("empty")).to_be_visible()
+
             page.keyboard.press("k")
-            expect(_current(page)).not_to_have_attribute("data-id", str(fourth))
+            expect(_current(page)).not_to_have_attribute("data-id", str(fifth))
             page.keyboard.press("?")
             expect(page.get_by_test_id("keys")).to_be_visible()
             expect(page.get_by_test_id("keys")).to_contain_text("approve")
+            expect(page.get_by_test_id("keys")).to_contain_text("reject at once, without a reason")
+            assert "key x" in (page.get_by_test_id(f"reject-{first}").get_attribute("title") or "")
             page.keyboard.press("Escape")
             expect(page.get_by_test_id("keys")).to_be_hidden()
             assert page.evaluate("window.scrollY") >= y0  # focus moved down the list, never back to the top
@@ -86,9 +98,9 @@ def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store:
         status = {d.id: d.status for d in s.scalars(select(DecisionRow))}
         acts = [(a.decision_id, a.action, a.reason, a.edited_taxon_id)
                 for a in s.scalars(select(ReviewActionRow).order_by(ReviewActionRow.id))]
-    assert status == {first: "posted", second: "skipped", third: "posted", fourth: "rejected"}
+    assert status == {first: "posted", second: "skipped", third: "posted", fourth: "rejected", fifth: "rejected"}
     assert acts == [(first, "approve", None, None), (second, "skip", None, None), (third, "edit", None, pick_id),
-                    (fourth, "reject", "leaves do not match", None)]
+                    (fourth, "reject", "leaves do not match", None), (fifth, "reject", None, None)]
 
 
 def test_the_next_page_of_cards_arrives_before_the_page_runs_out(sim: Any, store: Store, tmp_path: Path) -> None:

@@ -286,7 +286,7 @@
       return;
     }
     if (keysDialog && keysDialog.open) { return; }
-    const typing = t.matches && t.matches("input, textarea, select");
+    const typing = t.isContentEditable || (t.matches && t.matches("input, textarea, select"));
     if (typing) {
       if (ev.key === "Escape") { t.blur(); if (current) { current.focus({ preventScroll: true }); } }
       else if (ev.key === "Enter" && t.matches("input.taxon-search")) {
@@ -311,6 +311,7 @@
         case "a": approve(card); return true;
         case "e": openEdit(card); return true;
         case "r": card.querySelector("input[name=reason]").focus(); return true;
+        case "x": card.querySelector("form[data-action=reject]").requestSubmit(); return true;
         case "s": {
           const skip = card.querySelector("form[data-action=skip]");
           if (skip) { skip.requestSubmit(); }
