@@ -44,8 +44,12 @@ def serving(app: Flask) -> Iterator[str]:
 
 
 def sign_in_browser(page: Any, base: str, sim: Any, path: str = "/") -> None:
-    """Through the simulator's OAuth form, landing on `path`."""
+    """Through the simulator's OAuth form, landing on `path`: a signed-out visit to `path` is sent to the
+    sign-in page, which remembers where to return."""
+    from playwright.sync_api import expect
+
     page.goto(f"{base}{path}")
+    expect(page).to_have_url(f"{base}/signin?next={path}")
     page.click("#signin")
     page.wait_for_url(f"{sim.url}/oauth/authorize?*")
     page.fill("#login", MODERATOR)

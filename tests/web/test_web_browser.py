@@ -6,9 +6,7 @@ approves it, rejects a third, then checks what the simulator received and what t
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,33 +16,13 @@ from sqlalchemy import select
 
 from bot.store.db import Store
 from bot.store.models import DecisionRow, PostRow, ReviewActionRow
-from bot.web.server import make_review_server
-from tests.web.review_ui_helpers import (
-    MODERATOR,
-    PASSWORD,
-    build_app,
-    endpoint,
-    make_config,
-    seed_proposals,
-    token_login,
-)
+from tests.web import browser_helpers
+from tests.web.browser_helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serving, sign_in_browser
+from tests.web.review_ui_helpers import MODERATOR, build_app, endpoint, make_config, seed_proposals, token_login
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 EDITED = "I checked the photos: the leaves fit this genus.\nA model suggested it; I reviewed it myself."
 
 pytestmark = pytest.mark.browser
-
-
-def _need_chromium() -> None:
-    """Skips where chromium is missing on a developer machine; in CI a missing browser is a failure."""
-    if os.path.exists(CHROMIUM):
-        return
-    message = f"{CHROMIUM} is not installed (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI: {message}")
-    pytest.skip(message)
 
 
 @pytest.fixture(params=["inat-v1", "legacy"])
@@ -55,21 +33,13 @@ def flavor(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def served(sim: Any, store: Store, tmp_path: Path, flavor: str) -> Iterator[str]:
-    app = build_app(make_config(sim, tmp_path, flavor=flavor), store)
-    server = make_review_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, name="review-ui", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(build_app(make_config(sim, tmp_path, flavor=flavor), store)) as base:
+        yield base
 
 
 def test_moderator_reviews_proposals_in_chromium(served: str, sim: Any, store: Store,
                                                  tmp_path: Path, flavor: str) -> None:
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     base = served
@@ -80,14 +50,7 @@ def test_moderator_reviews_proposals_in_chromium(served: str, sim: Any, store: S
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 1600})
             page.set_default_timeout(20_000)
-            page.goto(f"{base}/")
-            expect(page).to_have_url(f"{base}/signin?next=/")
-            page.click("#signin")
-            page.wait_for_url(f"{sim.url}/oauth/authorize?*")
-            page.fill("#login", MODERATOR)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/")
+            sign_in_browser(page, base, sim)  # a signed-out visit lands on the sign-in page first
             expect(page.get_by_test_id("moderator")).to_have_text(MODERATOR)
             for did in (approve_id, edit_id, reject_id):
                 expect(page.get_by_test_id(f"proposal-{did}")).to_be_visible()
@@ -146,10 +109,10 @@ def test_moderator_reviews_proposals_in_chromium(served: str, sim: Any, store: S
 
 
 def test_a_missing_chromium_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(f"{__name__}.CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setattr(browser_helpers, "CHROMIUM", str(tmp_path / "no-chromium"))
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI: .*not installed"):
-        _need_chromium()
+        need_chromium()
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="not installed"):
-        _need_chromium()
+        need_chromium()
