@@ -27,7 +27,7 @@ from bot.web import actions, auth, views  # noqa: F401  (actions and views add t
 from bot.web import withdraw as _withdraw  # noqa: F401  (adds its routes to the review blueprint)
 from bot.web.blueprint import bp as review_bp
 from bot.web.context import EXTENSION, WebContext, web_context
-from bot.web.labels import TEMPLATE_GLOBALS
+from bot.web.labels import TEMPLATE_GLOBALS, http_error_words
 from bot.web.security import CSRF_FIELD, SESSION_ID, TokenVault, check_csrf, csrf_token
 
 SESSION_HOURS = 12
@@ -110,7 +110,8 @@ def _guard() -> Response | None:
     g.moderator = ctx.vault.get(session.get(SESSION_ID))
     if request.method == "POST":
         if g.moderator is None and request.endpoint != "auth.logout":
-            abort(403, description="You are not signed in (or your session expired). Sign in and try again.")
+            abort(403, description=gettext("You are not signed in (or your session expired). Sign in and try "
+                                           "again."))
         check_csrf()
         return None
     if request.blueprint == "review" and g.moderator is None:
@@ -129,7 +130,12 @@ def _headers(resp: Response) -> Response:
 
 
 def _error_page(exc: HTTPException) -> tuple[str, int]:
-    return render_template("error.html", code=exc.code, name=exc.name, description=exc.description), exc.code or 500
+    """The error in the page's language: our own descriptions are translated where they are raised,
+    Werkzeug's stock ones here."""
+    name, stock = http_error_words(exc.code or 500)
+    description = stock if exc.description == type(exc).description else exc.description
+    return render_template("error.html", code=exc.code, name=name or exc.name,
+                           description=description or exc.description), exc.code or 500
 
 
 def _template_globals() -> dict[str, Any]:

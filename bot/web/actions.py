@@ -26,6 +26,7 @@ from bot.store.values import DecisionValue
 from bot.texts import render_body, render_text
 from bot.web.blueprint import bp, moderator
 from bot.web.context import web_context
+from bot.web.labels import status_label
 from bot.web.security import safe_next
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,15 @@ def _form_taxon(decision: DecisionValue) -> tuple[int | None, str | None]:
     return (None, None) if taxon_id == decision.taxon_id else (taxon_id, None)
 
 
+def _chosen_taxon(decision: DecisionValue) -> tuple[int | None, str | None, str | None]:
+    """(taxon id, its name, problem): the taxon the form chose when it differs from the proposal's."""
+    taxon_id, problem = _form_taxon(decision)
+    if taxon_id is None or problem:
+        return None, None, problem
+    name, problem = _taxon_name(taxon_id, decision.id)
+    return taxon_id, name, problem
+
+
 def _decision_or_404(decision_id: int) -> DecisionValue:
     """The proposal a form acts on, read in a session of its own (the value outlives it)."""
     with web_context().store.session() as s:
@@ -107,10 +117,7 @@ def edit(decision_id: int) -> Response:
     if len(text) > MAX_TEXT:
         return _answer(decision_id, False, _("The text is longer than %(n)d characters.", n=MAX_TEXT),
                        state="invalid", code=400)
-    taxon_id, problem = _form_taxon(decision)
-    name = None
-    if taxon_id is not None:
-        name, problem = _taxon_name(taxon_id, decision_id)
+    taxon_id, name, problem = _chosen_taxon(decision)
     if problem:
         return _answer(decision_id, False, problem, state="invalid", code=400)
     template_text = original_text.strip()
@@ -130,10 +137,7 @@ def preview(decision_id: int) -> Response:
     ctx = web_context()
     mod = moderator()
     decision = _decision_or_404(decision_id)
-    taxon_id, problem = _form_taxon(decision)
-    name = None
-    if taxon_id is not None and problem is None:
-        name, problem = _taxon_name(taxon_id, decision_id)
+    taxon_id, name, problem = _chosen_taxon(decision)
     if problem:
         resp = jsonify({"ok": False, "message": problem})
         resp.status_code = 400
@@ -184,7 +188,8 @@ def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id
                           edited_taxon_name=taxon_name, edited_text=text)
             kind = s.get(DecisionRow, decision_id).kind  # type: ignore[union-attr]
     except ActionConflict as exc:
-        return _answer(decision_id, False, _("Not done: %(why)s.", why=str(exc)), state="conflict", code=409)
+        log.info("proposal %d: %s", decision_id, exc)
+        return _answer(decision_id, False, _conflict(decision_id), state="conflict", code=409)
     log.info("proposal %d %s by %s", decision_id, "edited and approved" if action == "edit" else "approved",
              mod.login)
     try:
@@ -214,11 +219,21 @@ def _outcome_answer(decision_id: int, outcome: Any, identification: bool) -> Res
                                              "was posted; it is back in the queue, approve it again later.",
                                              id=decision_id, error=outcome.error), state="error", code=502)
     if outcome.status == PostResult.SKIPPED:
-        why = outcome.error or (_("dry run") if web_context().dry_run else _("not posted"))
+        why = _("dry run") if web_context().dry_run else (outcome.error or _("not posted"))
         return _answer(decision_id, True, _("Proposal %(id)d approved; nothing was posted (%(why)s).",
                                             id=decision_id, why=why), state="info")
     return _answer(decision_id, False, _("Proposal %(id)d approved, but the platform refused it: %(error)s",
                                          id=decision_id, error=outcome.error), state="error", code=502)
+
+
+def _conflict(decision_id: int) -> str:
+    """Why an action was not done, in the page's language: the proposal is gone or already decided."""
+    with web_context().store.session() as s:
+        card = get_card(s, decision_id)
+    if card is None:
+        return _("Not done: proposal %(id)d does not exist.", id=decision_id)
+    return _("Not done: proposal %(id)d is already %(status)s.", id=decision_id,
+             status=status_label(card.decision.status))
 
 
 def _requeue(decision_id: int) -> None:
@@ -245,7 +260,8 @@ def _simple(decision_id: int, action: str, *, reason: str | None = None,
         with ctx.store.session() as s:
             record_action(s, decision_id, action, mod.login, reason=reason, allowed_from=allowed_from)
     except ActionConflict as exc:
-        return _answer(decision_id, False, _("Not done: %(why)s.", why=str(exc)), state="conflict", code=409)
+        log.info("proposal %d: %s", decision_id, exc)
+        return _answer(decision_id, False, _conflict(decision_id), state="conflict", code=409)
     log.info("proposal %d: %s by %s", decision_id, action, mod.login)
     if action == "reject":
         return _answer(decision_id, True, _("Proposal %(id)d rejected.", id=decision_id), state="rejected")

@@ -14,6 +14,7 @@ import secrets
 from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from bot.errors import AuthError, PlantBotError
@@ -67,15 +68,15 @@ def callback() -> Response | tuple[str, int]:
     state = session.pop(PENDING, None)
     ctx = web_context()
     if request.args.get("error"):
-        return _failed(f"The sign-in was not completed ({request.args.get('error')}).", 400)
-    if not isinstance(state, str) or not secrets.compare_digest(state, request.args.get("state", "")):
-        return _failed("This sign-in link is stale or was not started here. Please sign in again.", 400)
-    pending = ctx.pending.pop(state)
+        return _failed(_("The sign-in was not completed (%(error)s).", error=request.args.get("error", "")[:100]),
+                       400)
+    pending = ctx.pending.pop(state) if isinstance(state, str) and secrets.compare_digest(
+        state, request.args.get("state", "")) else None
     if pending is None:
-        return _failed("This sign-in link is stale or was not started here. Please sign in again.", 400)
+        return _failed(_("This sign-in link is stale or was not started here. Please sign in again."), 400)
     code = request.args.get("code", "")
     if not code:
-        return _failed("The platform did not return an authorization code.", 400)
+        return _failed(_("The platform did not return an authorization code."), 400)
     try:
         platform = ctx.platform()
         token = platform.exchange_code(code, pending.verifier, client_id=ctx.cfg.review.oauth_client_id,
@@ -83,10 +84,10 @@ def callback() -> Response | tuple[str, int]:
         user = platform.get_current_user(token)
     except AuthError as exc:
         log.warning("moderator sign-in refused by the platform: %s", exc)
-        return _failed(f"The platform refused the sign-in: {exc}", 403)
+        return _failed(_("The platform refused the sign-in: %(error)s", error=str(exc)), 403)
     except PlantBotError as exc:
         log.warning("moderator sign-in failed: %s", type(exc).__name__)
-        return _failed("The platform could not be reached to finish the sign-in. Try again later.", 502)
+        return _failed(_("The platform could not be reached to finish the sign-in. Try again later."), 502)
     if user.login not in ctx.cfg.review.moderators:  # exact: no case folding (K and KELVIN SIGN differ)
         log.warning("sign-in refused for %r: not in [review] moderators", user.login)
         return render_template("refused.html", login=user.login), 403

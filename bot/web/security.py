@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import abort, request, session
+from flask_babel import gettext as _
 
 SESSION_ID = "sid"
 CSRF_KEY = "csrf"
@@ -83,8 +84,8 @@ def check_csrf() -> None:
     expected = session.get(CSRF_KEY)
     sent = request.form.get(CSRF_FIELD, "")
     if not isinstance(expected, str) or not expected or not hmac.compare_digest(expected, sent):
-        abort(400, description="The form was missing its security token or it expired. Reload the page "
-                               "and try again.")
+        abort(400, description=_("The form was missing its security token or it expired. Reload the page "
+                                 "and try again."))
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import abort, render_template, request, url_for
+from flask_babel import gettext as _
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus
 from bot.store.review import (
@@ -152,7 +153,7 @@ def proposal(decision_id: int) -> str:
     with ctx.store.session() as s:
         card = get_card(s, decision_id, PHOTO_SIZE)
         if card is None:
-            abort(404, description=f"There is no proposal {decision_id}.")
+            abort(404, description=_("There is no proposal %(id)d.", id=decision_id))
         stale = stale_ids([card], ctx.cfg.review.context_max_age_minutes)
     problem = None
     platform = ctx.platform_or_none()

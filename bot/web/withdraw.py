@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from bot.domain import WithdrawalStatus
@@ -42,31 +43,38 @@ def _done(message: str, category: str) -> Response:
     return redirect(url_for("review.withdrawals"))
 
 
+def _still_own(post_id: int, login: str) -> bool:
+    """Whether the post is still one of `login`'s current identifications (read again under the lock)."""
+    with web_context().store.session() as s:
+        return get_standing_post(s, post_id) is not None and post_id in {
+            p.post_id for p in own_posted_identifications(s, login)}
+
+
 @bp.post("/withdrawals/<int:post_id>")
 def withdraw(post_id: int) -> Response:
     ctx = web_context()
-    mod = moderator()
+    login = moderator().login
     with ctx.store.session() as s:
         post = get_standing_post(s, post_id)
     if post is None:
-        return _done(f"Post {post_id} is not a posted identification.", "error")
-    if post.user_login != mod.login:
-        return _done(f"Identification {post.remote_id} was posted by {post.user_login}; only they can withdraw it.",
-                     "error")
+        return _done(_("Post %(id)d is not a posted identification.", id=post_id), "error")
+    remote = post.remote_id
+    if post.user_login != login:
+        return _done(_("Identification %(id)s was posted by %(login)s; only they can withdraw it.", id=remote,
+                       login=post.user_login), "error")
     if ctx.dry_run:
-        return _done(f"Dry run: identification {post.remote_id} was not withdrawn.", "info")
+        return _done(_("Dry run: identification %(id)s was not withdrawn.", id=remote), "info")
     try:
         with ctx.post_lock:  # one withdrawal at a time, like posting: a double click sends once
-            with ctx.store.session() as s:
-                if get_standing_post(s, post_id) is None or post_id not in {
-                        p.post_id for p in own_posted_identifications(s, mod.login)}:
-                    return _done(f"Identification {post.remote_id} was already withdrawn.", "info")
-            status = withdraw_post(ctx.store, ctx.platform(), post_id=post_id, token=mod.token,
-                                   user_login=mod.login)
+            if not _still_own(post_id, login):
+                return _done(_("Identification %(id)s was already withdrawn.", id=remote), "info")
+            status = withdraw_post(ctx.store, ctx.platform(), post_id=post_id, token=moderator().token,
+                                   user_login=login)
     except PlantBotError as exc:
         log.warning("withdrawing post %d failed: %s", post_id, exc)
-        return _done(f"Withdrawing identification {post.remote_id} failed: {exc}", "error")
-    if status == WithdrawalStatus.WITHDRAWN:
-        log.info("identification %d withdrawn by %s", post.remote_id, mod.login)
-        return _done(f"Identification {post.remote_id} on observation {post.observation_id} withdrawn.", "ok")
-    return _done(f"Withdrawing identification {post.remote_id} failed; try again later.", "error")
+        return _done(_("Withdrawing identification %(id)s failed: %(error)s", id=remote, error=str(exc)), "error")
+    if status != WithdrawalStatus.WITHDRAWN:
+        return _done(_("Withdrawing identification %(id)s failed; try again later.", id=remote), "error")
+    log.info("identification %d withdrawn by %s", remote, login)
+    return _done(_("Identification %(id)s on observation %(obs)s withdrawn.", id=remote, obs=post.observation_id),
+                 "ok")

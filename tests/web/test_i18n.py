@@ -4,6 +4,7 @@ Spanish translation, the compiled catalog matches it, and the language follows t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,5 +84,20 @@ def test_a_spanish_browser_reviews_in_spanish(sim: Any, store: Store, tmp_path: 
             expect(page.get_by_test_id(f"status-{did}")).to_contain_text(
                 f"Propuesta {did} aprobada: la identificación está publicada.")
             expect(page.get_by_test_id(f"posted-link-{did}")).to_have_text("verlo en la plataforma")
+
+            page.get_by_role("link", name="Retirar").click()  # the Withdraw page, in Spanish
+            expect(page.locator("h1")).to_have_text("Sus identificaciones publicadas")
+            withdraw = page.locator("[data-testid^=withdraw-]")
+            expect(withdraw).to_have_text("Retirar")
+            expect(withdraw).to_have_accessible_name(re.compile(r"^Retirar la identificación \d+ de la observación"))
+            withdraw.click()
+            expect(page.locator(".flash.ok")).to_contain_text("retirada")
+            expect(page.get_by_test_id("own-identifications")).to_contain_text(
+                "No tiene ninguna identificación publicada que siga vigente.")
+
+            page.goto(f"{base}/auth/callback?error=access_denied")  # a sign-in error, in Spanish
+            expect(page.get_by_role("alert")).to_have_text("El inicio de sesión no se completó (access_denied).")
+            page.goto(f"{base}/auth/callback?state=forged&code=x")
+            expect(page.get_by_role("alert")).to_contain_text("Vuelva a iniciar sesión")
         finally:
             browser.close()
