@@ -274,7 +274,7 @@ def test_dry_run_shows_a_banner_and_approving_posts_nothing(sim: Any, store: Sto
     assert 'data-testid="dry-run-banner"' in page
     resp = c.post(f"/proposals/{seeded.decision_ids[0]}/approve", data={"csrf_token": csrf_of(c)},
                   follow_redirects=True)
-    assert "nothing was posted (dry-run" in resp.get_data(as_text=True)
+    assert "nothing was posted (dry run)" in resp.get_data(as_text=True)
     assert writes(sim) == []
     assert actions(store)[0][1] == "approve"
     with store.session() as s:
