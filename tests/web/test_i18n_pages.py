@@ -80,8 +80,8 @@ def _data_vocabulary(sim: Any) -> set[str]:
 
 def _english_in(text: str, english: set[str]) -> list[str]:
     found = _words(text) & english
-    return [f"{w}: {m.group(0)}" for w in sorted(found) for m in [re.search(rf".{{0,40}}\b{w}\b.{{0,40}}", text, re.I | re.S)]
-            if m]
+    hits = [(w, re.search(rf".{{0,40}}\b{w}\b.{{0,40}}", text, re.I | re.S)) for w in sorted(found)]
+    return [f"{w}: {m.group(0)}" for w, m in hits if m]
 
 
 def _page_words(html: str) -> str:
