@@ -166,6 +166,7 @@ def _js_strings() -> dict[str, str]:
         "searching": gettext("searching…"), "nomatch": gettext("No taxon matches."),
         "photo": gettext("photo %(n)s of %(total)s"), "ident": gettext("an identification"),
         "comment": gettext("a comment"), "done": gettext("All proposals on this page are done."),
+        "zoomin": gettext("Zoom the map in"), "zoomout": gettext("Zoom the map out"),
     }
 
 

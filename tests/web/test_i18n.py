@@ -77,6 +77,7 @@ def test_a_spanish_browser_reviews_in_spanish(sim: Any, store: Store, tmp_path: 
             page.set_default_timeout(20_000)
             sign_in_browser(page, base, sim)
             expect(page.locator("h1")).to_contain_text("Propuestas por revisar")
+            expect(page.locator(".leaflet-control-zoom-in").first).to_have_attribute("title", "Acercar el mapa")
             page.keyboard.press("?")
             expect(page.get_by_test_id("keys")).to_contain_text("aprobar (y publicar)")
             page.keyboard.press("Escape")

@@ -114,7 +114,9 @@
     form.querySelector("input[name=taxon_id]").value = taxonId;
     form.querySelector(".chosen-name").textContent = name;
     card.querySelectorAll("button.pick").forEach((b) => {
-      b.closest("tr").classList.toggle("chosen", b.dataset.taxonId === String(taxonId));
+      const chosen = b.dataset.taxonId === String(taxonId);
+      b.closest("tr").classList.toggle("chosen", chosen);
+      b.setAttribute("aria-pressed", String(chosen));  // said by screen readers, shown as a sign
     });
     card.querySelector("details.edit").open = true;
     form.querySelector(".edit-error").textContent = "";
@@ -240,7 +242,9 @@
     if (!el || el.dataset.ready || !window.L) { return; }
     el.dataset.ready = "1";
     const at = [Number(el.dataset.lat), Number(el.dataset.lng)];
-    const map = window.L.map(el, { scrollWheelZoom: false, keyboard: false }).setView(at, 13);
+    const map = window.L.map(el, { scrollWheelZoom: false, keyboard: false, zoomControl: false }).setView(at, 13);
+    window.L.control.zoom({ zoomInTitle: T.zoomin, zoomOutTitle: T.zoomout }).addTo(map);  // in the page's language
+    map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     if (TILES) { window.L.tileLayer(TILES, { attribution: ATTRIBUTION, maxZoom: 18 }).addTo(map); }
     const acc = Number(el.dataset.acc);
     if (acc > 0) { window.L.circle(at, { radius: acc, weight: 1 }).addTo(map); }
