@@ -1,4 +1,7 @@
-"""The cycle's bookkeeping when something outside the observation stops it: nothing lost, nothing doubled."""
+"""The cycle's bookkeeping when something outside the observation stops it: nothing lost, nothing doubled.
+
+Every test runs against both API flavors (iNaturalist v1 and a legacy Rails fork).
+"""
 
 from __future__ import annotations
 
@@ -21,9 +24,13 @@ from bot.store import Store
 from bot.store.models import DecisionRow, ObservationRow
 from tests.support.simconfig import sim_config
 
+# How a flavor re-reads known observations by id: v1 has its own path, a fork lists them with `id[]=`.
+RE_READ = {"inat-v1": FaultRule("GET /v1/observations/*", "status", status=500),
+           "legacy": FaultRule("GET /observations.json", "status", status=500, with_param="id[]")}
 
-@pytest.fixture
-def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
+
+@pytest.fixture(params=["inat-v1", "legacy"])
+def setup(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     torch.set_num_threads(1)
     world, species = make_world(WorldSpec(families=2, genera_per_family=1, species_per_genus=2, observations=30,
@@ -33,7 +40,7 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     bundle = save_bundle(tmp_path / "bundle", name="tiny", version="1", arch="resnet18",
                          model=build_model("resnet18", len(labels)), labels=labels, input_size=32, resize_size=32)
     with SimServer(world) as sim:
-        cfg = sim_config(tmp_path, sim, bundle.path)
+        cfg = sim_config(tmp_path, sim, bundle.path, flavor=request.param)
         store = Store(cfg.database_path)
         yield sim, cfg, store, Classifier(bundle, threads=1), plants
         store.close()
@@ -75,7 +82,7 @@ def test_a_failing_re_read_does_not_stop_polling(setup) -> None:  # type: ignore
     sim.faults = FaultPlan([FaultRule("GET /photos/*", "status", status=503)])
     cycle(cfg, store, classifier)  # every photo fails: all but the skipped-before-download are left for later
     assert len(decisions_per_observation(store)) < len(plants) // 2
-    sim.faults = FaultPlan([FaultRule("GET /v1/observations/*", "status", status=500)])  # re-reads fail
+    sim.faults = FaultPlan([replace(RE_READ[cfg.platform.flavor])])  # re-reads fail, polling works
     with sim.lock:
         new_id = max(sim.world.observations) + 1
         template = sim.world.observations[min(plants)]

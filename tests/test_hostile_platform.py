@@ -1,6 +1,6 @@
 """A hostile platform: one page mixing good observations with every bad record an attacker (or a broken
 fork) can serve. Every good observation is decided in one cycle, each bad one is recorded with its reason,
-and the cursor moves past the good ones without ever jumping to a bogus id."""
+and the cursor moves past the good ones without ever jumping to a bogus id.  Both API flavors."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ JAVASCRIPT_URI = 2009  # stored raw, never rendered as a link (tests/test_report
 OTHER_PORT_PHOTO = 2010  # a photo on an allowed host but another port: refused, decided as a skip with the reason
 
 
-def hostile_world():  # type: ignore[no-untyped-def]
+def hostile_world(flavor: str = "inat-v1"):  # type: ignore[no-untyped-def]
     world, species = make_world(WorldSpec(families=2, genera_per_family=1, species_per_genus=2, observations=GOOD,
                                           photos_per_observation=(1, 2), photo_size=(64, 48),
                                           non_plant_fraction=0.0, seed=12))
@@ -54,21 +54,26 @@ def hostile_world():  # type: ignore[no-untyped-def]
         add(key, served=served)
     add(DUPLICATE_PHOTOS, photo_ids=[photo, photo])
     add(JAVASCRIPT_URI, served={"uri": "javascript:alert(document.domain)"})
-    odd = {"id": 990010, "url": "https://static.inaturalist.org:8443/photos/990010/square.jpg"}
-    add(OTHER_PORT_PHOTO, served={"photos": [odd], "observation_photos": [{"id": 1, "position": 0, "photo": odd}]})
+    odd_url = "https://static.inaturalist.org:8443/photos/990010/square.jpg"
+    if flavor == "legacy":  # a fork lists photos with one URL per size word
+        add(OTHER_PORT_PHOTO, served={"photos": [{"id": 990010, "square_url": odd_url,
+                                                  "medium_url": odd_url.replace("square", "medium")}]})
+    else:
+        odd = {"id": 990010, "url": odd_url}
+        add(OTHER_PORT_PHOTO, served={"photos": [odd], "observation_photos": [{"id": 1, "position": 0, "photo": odd}]})
     return world, species
 
 
-@pytest.fixture
-def hostile(tmp_path: Path):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["inat-v1", "legacy"])
+def hostile(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    world, species = hostile_world()
+    world, species = hostile_world(request.param)
     labels = labels_for(species)
     bundle = save_bundle(tmp_path / "bundle", name="tiny", version="1", arch="resnet18",
                          model=build_model("resnet18", len(labels)), labels=labels, input_size=32, resize_size=32)
     with SimServer(world) as sim:
-        cfg = sim_config(tmp_path, sim, bundle.path)
+        cfg = sim_config(tmp_path, sim, bundle.path, flavor=request.param)
         cfg.platform.photo_hosts = ["static.inaturalist.org"]  # the default port only
         store = Store(cfg.database_path)
         yield sim, cfg, store, Classifier(bundle, threads=1)

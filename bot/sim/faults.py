@@ -10,6 +10,7 @@ import fnmatch
 import random
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ class FaultRule:
     `reset_after` (an addition) stores a write like `hold` and then drops the connection unanswered.
     `drip` sends the answer's body one byte every `delay` seconds; `bloat` pads a JSON answer with
     whitespace to `size` bytes (hostile-platform tests: a whole-response deadline, a response-size cap).
+    `with_param` narrows the rule to requests whose query carries that parameter: a Rails fork reads
+    observations by id (`id[]=`) on the same path it polls, so only the parameter tells them apart.
     """
 
     route: str
@@ -39,6 +42,7 @@ class FaultRule:
     size: int = 0  # `bloat`: the padded body size in bytes
     message: str = ""  # `status`: the error text in the JSON body (hostile text for terminals and pages)
     times: int | None = None
+    with_param: str = ""
     applied: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
@@ -49,7 +53,9 @@ class FaultRule:
         if self.kind in ("foreign_host", "redirect") and not self.target:
             raise ValueError(f"fault kind {self.kind!r} needs a target base URL")
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: Mapping[str, object] | None = None) -> bool:
+        if self.with_param and self.with_param not in (query or {}):
+            return False
         return fnmatch.fnmatchcase(f"{method.upper()} {path}", self.route)
 
 
@@ -64,11 +70,11 @@ class FaultPlan:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
 
-    def pick(self, method: str, path: str) -> FaultRule | None:
+    def pick(self, method: str, path: str, query: Mapping[str, object] | None = None) -> FaultRule | None:
         """The fault to apply to this request, if any (thread-safe, counts `times`)."""
         with self._lock:
             for rule in self.rules:
-                if not rule.matches(method, path):
+                if not rule.matches(method, path, query):
                     continue
                 if rule.times is not None and rule.applied >= rule.times:
                     continue

@@ -214,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
                               time=time.monotonic())
         srv.record(req)
         plan = srv.faults
-        rule = plan.pick(req.method, req.path) if plan is not None else None
+        rule = plan.pick(req.method, req.path, req.query) if plan is not None else None
         req.fault = rule.kind if rule else None
         try:
             self._answer(srv, req, rule)

@@ -51,6 +51,14 @@ def test_probability_is_deterministic_per_seed() -> None:
     assert plan("GET /v1/*=status:503").pick("POST", "/v1/identifications") is None
 
 
+def test_a_rule_with_a_param_hits_only_requests_carrying_it() -> None:
+    """A fork polls and reads by id on one path: `with_param` fails the reads and lets polling through."""
+    faults = FaultPlan([FaultRule("GET /observations.json", "status", with_param="id[]")])
+    assert faults.pick("GET", "/observations.json", {"page": ["1"]}) is None
+    assert faults.pick("GET", "/observations.json") is None
+    assert faults.pick("GET", "/observations.json", {"id[]": ["1", "2"]}) is not None
+
+
 def test_status_faults_and_times(sim: SimServer) -> None:
     sim.faults = plan("GET /v1/observations=status:429:2@1x1", "GET /v1/observations=status:503@1x1")
     limited = requests.get(f"{sim.api_url}/observations", timeout=10)

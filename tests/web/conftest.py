@@ -23,6 +23,12 @@ def world_template() -> World:
     return world
 
 
+@pytest.fixture(params=["inat-v1", "legacy"])
+def flavor(request: pytest.FixtureRequest) -> str:
+    """The review UI runs against both API flavors: a test that asks for `flavor` runs once for each."""
+    return str(request.param)
+
+
 @pytest.fixture
 def sim(world_template: World) -> Iterator[Any]:
     from bot.sim.server import SimServer

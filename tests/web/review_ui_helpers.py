@@ -24,6 +24,28 @@ MODERATOR = "moderator"
 OUTSIDER = "ana"
 PASSWORD = "password"
 BASE_TIME = datetime(2026, 3, 1, 12, 0, 0)
+IDENT_PATH = {"inat-v1": "/v1/identifications", "legacy": "/identifications.json"}  # where each flavor posts
+
+
+def observation_reads(sim: Any, flavor: str) -> list[list[int]]:
+    """The by-id observation reads the simulator saw, each as its ids: v1 reads `/v1/observations/1,2,3`,
+    a fork lists `/observations.json?id[]=1&id[]=2` (a single read `/observations/1.json` counts too)."""
+    out: list[list[int]] = []
+    for r in sim.requests:
+        if r.method != "GET":
+            continue
+        if flavor == "inat-v1" and r.path.startswith("/v1/observations/"):
+            out.append([int(i) for i in r.path.rsplit("/", 1)[1].split(",")])
+        elif flavor == "legacy" and r.path == "/observations.json" and "id[]" in r.query:
+            out.append([int(i) for i in r.query["id[]"]])
+        elif flavor == "legacy" and r.path.startswith("/observations/") and r.path.endswith(".json"):
+            out.append([int(r.path.rsplit("/", 1)[1].removesuffix(".json"))])
+    return out
+
+
+def form_fields(doc: Any) -> dict[str, str]:
+    """A write's fields as text: v1 sends JSON numbers, a fork's Rails form sends strings."""
+    return {key: str(value) for key, value in doc.items()}
 
 
 def make_config(sim: Any, state_dir: Path, mode: str = "review",

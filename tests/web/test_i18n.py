@@ -50,9 +50,10 @@ def _key(value: Any) -> Any:
     return value if isinstance(value, str) else tuple(value)
 
 
-def test_the_browser_language_wins_else_the_posting_language(sim: Any, store: Store, tmp_path: Path) -> None:
+def test_the_browser_language_wins_else_the_posting_language(sim: Any, store: Store, tmp_path: Path,
+                                                             flavor: str) -> None:
     seed_proposals(store, sim.world, sim, kinds=("species",))
-    cfg = make_config(sim, tmp_path)
+    cfg = make_config(sim, tmp_path, flavor=flavor)
     cfg.posting.language = "es"
     client = build_app(cfg, store).test_client()
     sign_in(client)
@@ -65,12 +66,12 @@ def test_the_browser_language_wins_else_the_posting_language(sim: Any, store: St
 
 
 @pytest.mark.browser
-def test_a_spanish_browser_reviews_in_spanish(sim: Any, store: Store, tmp_path: Path) -> None:
+def test_a_spanish_browser_reviews_in_spanish(sim: Any, store: Store, tmp_path: Path, flavor: str) -> None:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     [did] = seed_proposals(store, sim.world, sim, kinds=("species",)).decision_ids
-    with serving(build_app(make_config(sim, tmp_path), store)) as base, sync_playwright() as p:
+    with serving(build_app(make_config(sim, tmp_path, flavor=flavor), store)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(locale="es-ES").new_page()

@@ -1,7 +1,7 @@
 """Everything needed to judge a proposal on one card, in real Chromium against the simulator: the
 observation's date, place, coordinates and map (without tiles: tests are offline), identifications
 by others, the flags, the permalink, the taxon search, errors that keep the moderator's work, the
-photo lightbox, and a phone-sized screen."""
+photo lightbox, and a phone-sized screen; against both API flavors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bot.sim.faults import FaultPlan, FaultRule
 from bot.sim.model import SimIdentification
 from bot.store.db import Store
 from tests.web.browser_helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serving, sign_in_browser
-from tests.web.review_ui_helpers import build_app, make_config, seed_proposals
+from tests.web.review_ui_helpers import IDENT_PATH, build_app, form_fields, make_config, seed_proposals
 
 pytestmark = pytest.mark.browser
 OWN_TEXT = "My own words: the bracts and the leaf margin fit this species."
@@ -28,7 +28,8 @@ def _other_family_species(world: Any, taxon_id: int) -> int:
                 if t.rank == "species" and t.iconic_taxon_name == "Plantae" and family not in world.ancestor_ids(t.id))
 
 
-def test_the_card_shows_context_flags_and_keeps_the_moderators_work(sim: Any, store: Store, tmp_path: Path) -> None:
+def test_the_card_shows_context_flags_and_keeps_the_moderators_work(sim: Any, store: Store, tmp_path: Path,
+                                                                    flavor: str) -> None:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -46,7 +47,7 @@ def test_the_card_shows_context_flags_and_keeps_the_moderators_work(sim: Any, st
     obs.comments.clear()
     search_for = next(t for t in sorted(sim.world.taxa.values(), key=lambda t: t.id)
                       if t.rank == "species" and t.id not in (proposed, other))
-    cfg = make_config(sim, tmp_path)
+    cfg = make_config(sim, tmp_path, flavor=flavor)
     cfg.review.map_tiles_url = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # nothing listens there: no tiles
     with serving(build_app(cfg, store)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -71,7 +72,7 @@ def test_the_card_shows_context_flags_and_keeps_the_moderators_work(sim: Any, st
             page.keyboard.press("z")  # the lightbox, at the large size
             expect(page.get_by_test_id("lightbox")).to_be_visible()
             expect(page.get_by_test_id("lightbox-img")).to_have_attribute(
-                "src", re.compile(rf"^{re.escape(sim.url)}/photos/{obs.photo_ids[0]}/large\.jpg"))
+                "src", re.compile(rf"^{re.escape(sim.url)}/photos/{obs.photo_ids[0]}/large\.jpe?g"))
             page.keyboard.press("ArrowRight")
             expect(page.get_by_test_id("lightbox-count")).to_have_text(f"photo 2 of {len(obs.photo_ids)}")
             page.keyboard.press("z")
@@ -89,7 +90,7 @@ def test_the_card_shows_context_flags_and_keeps_the_moderators_work(sim: Any, st
             page.get_by_test_id(f"edit-text-{did}").fill(OWN_TEXT)
             expect(page.get_by_test_id(f"text-{did}")).to_have_text(OWN_TEXT)
 
-            sim.faults = FaultPlan([FaultRule("POST /v1/identifications", "status", status=503, times=1)])
+            sim.faults = FaultPlan([FaultRule(f"POST {IDENT_PATH[flavor]}", "status", status=503, times=1)])
             page.get_by_test_id(f"edit-approve-{did}").click()  # the platform refuses once
             expect(page.get_by_test_id(f"status-{did}")).to_contain_text("did not take it")
             expect(page.get_by_test_id(f"edit-text-{did}")).to_have_value(OWN_TEXT)  # the work is kept
@@ -98,19 +99,20 @@ def test_the_card_shows_context_flags_and_keeps_the_moderators_work(sim: Any, st
             expect(page.get_by_test_id(f"status-{did}")).to_contain_text("identification is posted")
         finally:
             browser.close()
-    posted = [w for w in sim.writes if w.path == "/v1/identifications" and w.status == 200]
+    posted = [w for w in sim.writes if w.path == IDENT_PATH[flavor] and w.status == 200]
     assert len(posted) == 1
-    assert posted[0].json["identification"] == {"observation_id": oid, "taxon_id": search_for.id, "body": OWN_TEXT}
+    assert form_fields(posted[0].json["identification"]) == {"observation_id": str(oid), "taxon_id": str(search_for.id),
+                                                             "body": OWN_TEXT}
 
 
 def test_an_unknown_taxon_keeps_the_text_and_a_phone_needs_no_sideways_scroll(sim: Any, store: Store,
-                                                                              tmp_path: Path) -> None:
+                                                                              tmp_path: Path, flavor: str) -> None:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     seeded = seed_proposals(store, sim.world, sim, kinds=("species", "genus"))
     did = seeded.decision_ids[0]
-    with serving(build_app(make_config(sim, tmp_path), store)) as base, sync_playwright() as p:
+    with serving(build_app(make_config(sim, tmp_path, flavor=flavor), store)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)

@@ -1,6 +1,6 @@
 """The card's stored context and flags through Flask's test client: stale contexts are re-read in one
 batched request per page, fresh ones are not, and a roll-up whose best genus lies outside the best
-family is flagged with each genus's family named."""
+family is flagged with each genus's family named.  Both API flavors."""
 
 from __future__ import annotations
 
@@ -12,21 +12,22 @@ from typing import Any
 from bot.store.db import Store
 from bot.store.models import ObservationRow, PredictionRow
 from bot.store.review import utcnow
-from tests.web.review_ui_helpers import build_app, make_config, seed_proposals, sign_in
+from tests.web.review_ui_helpers import build_app, make_config, observation_reads, seed_proposals, sign_in
 
 
-def _observation_reads(sim: Any) -> list[str]:
-    return [r.path for r in sim.requests if r.method == "GET" and r.path.startswith("/v1/observations/")]
-
-
-def test_stale_contexts_are_re_read_in_one_batched_request_per_page(sim: Any, store: Store, tmp_path: Path) -> None:
+def test_stale_contexts_are_re_read_in_one_batched_request_per_page(sim: Any, store: Store, tmp_path: Path,
+                                                                     flavor: str) -> None:
     seeded = seed_proposals(store, sim.world, sim, kinds=("species", "genus", "species"))
-    client = build_app(make_config(sim, tmp_path), store).test_client()
+    client = build_app(make_config(sim, tmp_path, flavor=flavor), store).test_client()
     sign_in(client)
+
+    def _observation_reads(sim: Any) -> list[list[int]]:
+        return observation_reads(sim, flavor)
+
     before = len(_observation_reads(sim))
     page = html.unescape(client.get("/").get_data(as_text=True))
     reads = _observation_reads(sim)[before:]
-    assert len(reads) == 1 and sorted(reads[0].rsplit("/", 1)[1].split(",")) == sorted(map(str, seeded.observation_ids))
+    assert len(reads) == 1 and sorted(reads[0]) == sorted(seeded.observation_ids)
     first = sim.world.observations[seeded.observation_ids[0]]
     assert first.place_guess in page and f"{first.latitude:.5f}" in page  # stored and shown
     client.get("/")
@@ -39,7 +40,7 @@ def test_stale_contexts_are_re_read_in_one_batched_request_per_page(sim: Any, st
 
 
 def test_a_rollup_whose_best_genus_is_outside_the_best_family_is_flagged(sim: Any, store: Store,
-                                                                          tmp_path: Path) -> None:
+                                                                          tmp_path: Path, flavor: str) -> None:
     seeded = seed_proposals(store, sim.world, sim, kinds=("genus",))
     did = seeded.decision_ids[0]
     families = sorted(t.id for t in sim.world.taxa.values() if t.rank == "family" and t.iconic_taxon_name == "Plantae")
@@ -51,7 +52,7 @@ def test_a_rollup_whose_best_genus_is_outside_the_best_family_is_flagged(sim: An
         best.taxon_id, best.name = other, sim.world.taxa[other].name  # the best family is another one
         s.add(PredictionRow(decision_id=did, rank="family", position=1, taxon_id=own_family,
                             name=sim.world.taxa[own_family].name, prob=0.2))
-    client = build_app(make_config(sim, tmp_path), store).test_client()
+    client = build_app(make_config(sim, tmp_path, flavor=flavor), store).test_client()
     sign_in(client)
     page = html.unescape(client.get(f"/proposals/{did}").get_data(as_text=True))
     assert 'data-flag="rollup"' in page

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.store.db import Store
 from bot.store.models import DecisionRow, PredictionRow, ReviewActionRow
 from tests.web.browser_helpers import CHROMIUM, CHROMIUM_ARGS, need_chromium, serving, sign_in_browser
-from tests.web.review_ui_helpers import MODERATOR, build_app, make_config, seed_proposals
+from tests.web.review_ui_helpers import IDENT_PATH, MODERATOR, build_app, form_fields, make_config, seed_proposals
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,8 @@ def _current(page: Any) -> Any:
     return page.locator("article.card.current")
 
 
-def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store: Store, tmp_path: Path) -> None:
+def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store: Store, tmp_path: Path,
+                                                                flavor: str) -> None:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -33,7 +34,7 @@ def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store:
                                                            PredictionRow.rank == "species",
                                                            PredictionRow.position == 2)).one()
         pick_id, pick_name = third_pick.taxon_id, third_pick.name
-    with serving(build_app(make_config(sim, tmp_path), store)) as base, sync_playwright() as p:
+    with serving(build_app(make_config(sim, tmp_path, flavor=flavor), store)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -91,8 +92,8 @@ def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store:
             browser.close()
 
     writes = list(sim.writes)
-    assert [w.path for w in writes] == ["/v1/identifications", "/v1/identifications"]  # one post per approval
-    assert writes[1].json["identification"]["taxon_id"] == pick_id
+    assert [w.path for w in writes] == [IDENT_PATH[flavor]] * 2  # one post per approval
+    assert form_fields(writes[1].json["identification"])["taxon_id"] == str(pick_id)
     assert writes[1].json["identification"]["body"] == shown  # what was shown is what was posted
     with store.session() as s:
         status = {d.id: d.status for d in s.scalars(select(DecisionRow))}
@@ -103,12 +104,13 @@ def test_one_key_per_decision_and_the_next_card_takes_the_focus(sim: Any, store:
                     (fourth, "reject", "leaves do not match", None), (fifth, "reject", None, None)]
 
 
-def test_the_next_page_of_cards_arrives_before_the_page_runs_out(sim: Any, store: Store, tmp_path: Path) -> None:
+def test_the_next_page_of_cards_arrives_before_the_page_runs_out(sim: Any, store: Store, tmp_path: Path,
+                                                                 flavor: str) -> None:
     need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     seeded = seed_proposals(store, sim.world, sim, kinds=("species", "genus", "species", "family", "species"))
-    cfg = make_config(sim, tmp_path)
+    cfg = make_config(sim, tmp_path, flavor=flavor)
     cfg.review.page_size = 2  # five proposals, two a page: the page fetches the rest itself
     with serving(build_app(cfg, store)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -131,6 +131,7 @@ def test_non_proposals_cannot_be_acted_on(db: Store) -> None:
 @pytest.mark.parametrize(("url", "expected"), [
     ("https://static.inaturalist.org/photos/1/square.jpg?1690", "https://static.inaturalist.org/photos/1/medium.jpg?1690"),
     ("https://h/photos/2/original.JPG", "https://h/photos/2/medium.JPG"),
+    ("http://fork.example/photos/3/thumb.jpeg?1690", "http://fork.example/photos/3/medium.jpeg?1690"),  # a Rails fork
     ("https://h/other/picture.jpg", "https://h/other/picture.jpg"),
 ])
 def test_photo_urls_are_shown_at_medium_size(url: str, expected: str) -> None:

@@ -32,12 +32,6 @@ from tests.web.review_ui_helpers import (
 )
 
 
-@pytest.fixture(params=["inat-v1", "legacy"])
-def flavor(request: pytest.FixtureRequest) -> str:
-    """The review UI runs against both API flavors."""
-    return str(request.param)
-
-
 @pytest.fixture
 def app(sim: Any, store: Store, tmp_path: Path, flavor: str) -> Flask:
     return build_app(make_config(sim, tmp_path, flavor=flavor), store)

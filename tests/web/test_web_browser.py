@@ -25,12 +25,6 @@ EDITED = "I checked the photos: the leaves fit this genus.\nA model suggested it
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(params=["inat-v1", "legacy"])
-def flavor(request: pytest.FixtureRequest) -> str:
-    """The review UI runs against both API flavors."""
-    return str(request.param)
-
-
 @pytest.fixture
 def served(sim: Any, store: Store, tmp_path: Path, flavor: str) -> Iterator[str]:
     with serving(build_app(make_config(sim, tmp_path, flavor=flavor), store)) as base:

@@ -25,8 +25,8 @@ from tests.web.review_ui_helpers import MODERATOR, build_app, make_config, seed_
 
 
 @pytest.fixture
-def app(sim: Any, store: Store, tmp_path: Path) -> Flask:
-    return build_app(make_config(sim, tmp_path), store)
+def app(sim: Any, store: Store, tmp_path: Path, flavor: str) -> Flask:
+    return build_app(make_config(sim, tmp_path, flavor=flavor), store)
 
 
 @pytest.fixture
@@ -92,10 +92,10 @@ def test_the_pkce_verifier_never_reaches_the_browser(app: Flask, seeded: Any) ->
     assert _finish(c, start).headers["Location"] == "/"  # and sign-in still works
 
 
-def test_a_look_alike_login_is_not_a_moderator(sim: Any, store: Store, tmp_path: Path) -> None:
+def test_a_look_alike_login_is_not_a_moderator(sim: Any, store: Store, tmp_path: Path, flavor: str) -> None:
     kelvin = "\u212airk"  # KELVIN SIGN + "irk": case-folds to "kirk"
     sim.world.users[77] = SimUser(77, kelvin)
-    app = build_app(make_config(sim, tmp_path, moderators=("kirk",)), store)
+    app = build_app(make_config(sim, tmp_path, moderators=("kirk",), flavor=flavor), store)
     resp = sign_in(app.test_client(), login=kelvin)
     assert resp.status_code == 403
 
