@@ -154,6 +154,15 @@ class ReviewConfig:
 
 
 @dataclass
+class DatasetConfig:
+    """`plantbot dataset from-platform`: which photos to tag `habit` (the command's options override these)."""
+
+    habit_field: str = ""  # an observation field: yes/all tags every photo, "1,3" those positions
+    habit_annotation_attribute_id: int | None = None  # with the value id: an annotation that tags every photo
+    habit_annotation_value_id: int | None = None
+
+
+@dataclass
 class StoreConfig:
     database: str = "plantbot.sqlite3"
 
@@ -176,6 +185,7 @@ class Config:
     posting: PostingConfig = field(default_factory=PostingConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     source: Path | None = None  # the file it came from, for messages and relative paths
 
@@ -383,6 +393,11 @@ def validate(cfg: Config, where: str = "<config>") -> Config:
     _check(not cfg.review.map_tiles_url or cfg.review.map_tiles_url.startswith(("https://", "http://")), where,
            "[review] map_tiles_url: must be an http(s) URL with {z}/{x}/{y}, or empty")
     _check(cfg.schedule.interval_seconds > 0, where, "[schedule] interval_seconds: must be > 0")
+    ds = cfg.dataset
+    _check((ds.habit_annotation_attribute_id is None) == (ds.habit_annotation_value_id is None), where,
+           "[dataset] habit_annotation_attribute_id and habit_annotation_value_id: give both or neither")
+    _check(all(i is None or i >= 1 for i in (ds.habit_annotation_attribute_id, ds.habit_annotation_value_id)), where,
+           "[dataset] habit_annotation_attribute_id and habit_annotation_value_id: ids are >= 1")
     return cfg
 
 

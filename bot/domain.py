@@ -73,6 +73,16 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """A controlled term on an observation (iNaturalist's `annotations`): attribute and value ids, and the
+    community's vote on it (a negative score: the community disagrees, so it does not count)."""
+
+    attribute_id: int
+    value_id: int
+    vote_score: int = 0
+
+
+@dataclass(frozen=True)
 class Observation:
     id: int
     user: User
@@ -86,6 +96,7 @@ class Observation:
     comments: tuple[Comment, ...] = ()
     tags: tuple[str, ...] = ()
     field_values: dict[str, str] = field(default_factory=dict)  # observation field name -> value
+    annotations: tuple[Annotation, ...] = ()  # v1 only: the Rails forks' observations.json has none
     uri: str | None = None
     created_at: datetime | None = None
     uuid: str | None = None

@@ -39,6 +39,16 @@ def test_example_config_mentions_every_key() -> None:
             assert re.search(rf"^#?\s*{key.name}\s*=", text, re.M), f"[{section.name}] {key.name} undocumented"
 
 
+def test_a_habit_annotation_needs_both_ids(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, '[dataset]\nhabit_field = "Habit"\nhabit_annotation_attribute_id = 12\n'
+                                      'habit_annotation_value_id = 13\n'))
+    assert (cfg.dataset.habit_field, cfg.dataset.habit_annotation_attribute_id) == ("Habit", 12)
+    with pytest.raises(ConfigError, match="give both or neither"):
+        load_config(write(tmp_path, '[dataset]\nhabit_annotation_attribute_id = 12\n'))
+    with pytest.raises(ConfigError, match="ids are >= 1"):
+        load_config(write(tmp_path, '[dataset]\nhabit_annotation_attribute_id = 0\nhabit_annotation_value_id = 3\n'))
+
+
 def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, '[store]\ndatabase = "db/x.sqlite3"\n[model]\npath = "bundle"\n'))
     assert cfg.database_path == tmp_path.resolve() / "db" / "x.sqlite3"

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from bot.classifier.bundle import read_labels, write_labels
-from bot.domain import Label, Observation, Photo, Taxon, User
+from bot.domain import Annotation, Label, Observation, Photo, Taxon, User
 from bot.platforms.base import ObservationPage
 from bot.sim.model import World
 from bot.sim.world import PLACE_ID, WorldSpec, make_taxonomy, make_world, write_image_folder
-from bot.training.collect import CollectOptions, collect_from_platform
+from bot.training.collect import CollectOptions, HabitRule, collect_from_platform
 from bot.training.labels import resolve_labels
 
 LABELS_HEADER = "index,taxon_id,name,rank,genus_taxon_id,genus,family_taxon_id,family"
@@ -327,7 +327,8 @@ def test_habit_photos_tagged_from_an_observation_field(world: World, tmp_path: P
     assert habit_photo_ids(obs, "Habit") == [0, 2] and habit_photo_ids(obs, None) == []
     assert habit_photo_ids(replace(obs, field_values={"habit": "Yes"}), "habit") == [0, 1, 2]
     assert habit_photo_ids(replace(obs, field_values={"habit": "leaf"}), "habit") == []
-    opts = CollectOptions(min_photos=3, max_species=3, filters=(("place_id", PLACE_ID),), habit_field="habit photo")
+    opts = CollectOptions(min_photos=3, max_species=3, filters=(("place_id", PLACE_ID),),
+                          habit=HabitRule("habit photo"))
     summary = collect_from_platform(FieldPlatform(world), tmp_path, opts, fetch=Fetcher(world), progress=False)
     rows = _rows(tmp_path / "train.csv") + _rows(tmp_path / "test.csv")
     expected = set()
@@ -337,6 +338,83 @@ def test_habit_photos_tagged_from_an_observation_field(world: World, tmp_path: P
             expected.add(pid)
     assert {int(Path(r["path"]).stem) for r in rows if r["tag"] == "habit"} == expected
     assert summary.habit_photos == len(expected) > 0
+
+
+def test_habit_photos_tagged_from_an_annotation() -> None:
+    from bot.training.collect import habit_photo_ids
+
+    photos = tuple(Photo(i, f"http://x/{i}/square.jpg", i) for i in range(3))
+    obs = Observation(1, User(1, "u"), photos, field_values={"habit": "2"},
+                      annotations=(Annotation(12, 13), Annotation(36, 38)))
+    assert habit_photo_ids(obs, None, (12, 13)) == [0, 1, 2]  # the annotation tags every photo
+    assert habit_photo_ids(obs, None, (12, 14)) == [] and habit_photo_ids(obs, None, (36, 13)) == []
+    assert habit_photo_ids(obs, "habit", (12, 14)) == [1]  # no annotation match: the field still counts
+    voted_down = replace(obs, annotations=(Annotation(12, 13, vote_score=-1),))
+    assert habit_photo_ids(voted_down, None, (12, 13)) == []  # the community disagreed
+
+
+HABIT_FIELD, HABIT_ANNOTATION = "Habit photo", (12, 13)
+
+
+def _habit_world(world: World) -> tuple[World, set[int], set[int]]:
+    """A copy whose observations carry the habit field (ids divisible by 3) or annotation (by 5; one of them
+    voted down); returns it with the photo ids each should tag."""
+    import copy
+
+    from bot.sim.model import SimAnnotation
+
+    w = copy.deepcopy(world)
+    by_field: set[int] = set()
+    by_annotation: set[int] = set()
+    for o in w.observations.values():
+        if o.id % 3 == 0:
+            o.ofvs[HABIT_FIELD] = "yes"
+            by_field |= set(o.photo_ids)
+        if o.id % 5 == 0:
+            score = -1 if o.id % 25 == 0 else 1
+            o.annotations.append(SimAnnotation(*HABIT_ANNOTATION, user_id=o.user_id, vote_score=score))
+            by_annotation |= set(o.photo_ids) if score >= 0 else set()
+        o.annotations.append(SimAnnotation(12, 14, user_id=o.user_id))  # another value of the attribute
+    return w, by_field, by_annotation
+
+
+@pytest.mark.parametrize("flavor", ["inat-v1", "legacy"])
+def test_from_platform_tags_habit_photos_from_the_configured_field_and_annotation(
+        world: World, tmp_path: Path, flavor: str) -> None:
+    from bot.sim.server import SimServer
+
+    habit_world, by_field, by_annotation = _habit_world(world)
+    with SimServer(habit_world) as sim:
+        config = tmp_path / "config.toml"
+        config.write_text(f'[platform]\nflavor = "{flavor}"\napi_url = "{sim.api_url}"\nsite_url = "{sim.url}"\n'
+                          f'requests_per_second = 50.0\nrequests_per_minute = 3000\n'
+                          f'ratelimit_path = "{tmp_path / "rl.sqlite3"}"\nextra_photo_hosts = ["127.0.0.1"]\n'
+                          f'[dataset]\nhabit_field = "{HABIT_FIELD}"\nhabit_annotation_attribute_id = 12\n'
+                          f'habit_annotation_value_id = 13\n')
+        args = ["--config", str(config), "dataset", "from-platform", "--place-id", str(PLACE_ID),
+                "--min-photos", "3", "--max-species", "3", "--no-progress", "--out", str(tmp_path / "ds")]
+        first = _invoke(args)
+        assert first.exit_code == 0, first.output
+        rows = _rows(tmp_path / "ds" / "train.csv") + _rows(tmp_path / "ds" / "test.csv")
+        kept = {int(Path(r["path"]).stem) for r in rows}
+        tagged = {int(Path(r["path"]).stem) for r in rows if r["tag"] == "habit"}
+        # v1 serves annotations; a Rails fork's JSON has none, so there only the field tags photos
+        expected = kept & (by_field | by_annotation if flavor == "inat-v1" else by_field)
+        assert tagged == expected and kept & by_field and kept & by_annotation - by_field
+        assert f"{len(expected)} photos tagged habit (field '{HABIT_FIELD}' or annotation 12=13)" in first.output
+        assert ("carries no annotations" in first.output) == (flavor == "legacy")
+        listed = len(sim.requests)
+        # the command's options override the config; the folder's listing is reused, the rule applied anew
+        again = _invoke([*args, "--habit-field", "no such field", "--habit-annotation", "12:13"])
+        assert again.exit_code == 0, again.output
+        assert not [r for r in sim.requests[listed:] if r.path.endswith("observations.json")
+                    or r.path == "/v1/observations"]
+    rows = _rows(tmp_path / "ds" / "train.csv") + _rows(tmp_path / "ds" / "test.csv")
+    tagged = {int(Path(r["path"]).stem) for r in rows if r["tag"] == "habit"}
+    assert tagged == (kept & by_annotation if flavor == "inat-v1" else set())
+    assert f"{len(tagged)} photos tagged habit (field 'no such field' or annotation 12=13)" in again.output
+    bad = _invoke([*args, "--habit-annotation", "twelve"])
+    assert bad.exit_code == 2 and "ATTRIBUTE:VALUE" in bad.output
 
 
 class NoTaxaPlatform(WorldPlatform):

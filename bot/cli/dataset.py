@@ -25,11 +25,13 @@ def _platform(state: State, **overrides: Any) -> Any:
     return create_platform(cfg, Secrets.from_env(), dry_run=True)
 
 
-def _print_summary(summary: Any) -> None:
+def _print_summary(summary: Any, habit_rule: str | None = None) -> None:
     click.echo(f"{summary.species} species: train {summary.train_photos} photos / "
                f"{summary.train_observations} observations, test {summary.test_photos} photos / "
                f"{summary.test_observations} observations")
-    if summary.habit_photos:
+    if habit_rule is not None:
+        click.echo(f"{summary.habit_photos} photos tagged habit ({habit_rule})")
+    elif summary.habit_photos:
         click.echo(f"{summary.habit_photos} photos tagged habit")
     for line in summary.skipped:
         click.echo(f"  left out: {line}")
@@ -68,14 +70,17 @@ def from_folder_cmd(root: Path, taxonomy: Path, tags: Path | None, test_fraction
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", "photo_size", help="Photo size word (default: [photos] size).")
 @click.option("--habit-field", help="Observation field marking habit photos: yes/all tags every photo of the "
-                                   "observation, a list like '1,3' tags those positions.")
+                                   "observation, a list like '1,3' tags those positions ([dataset] habit_field).")
+@click.option("--habit-annotation", metavar="ATTRIBUTE:VALUE",
+              help="Annotation (controlled attribute and value ids) tagging every photo of the observation "
+                   "habit ([dataset] habit_annotation_attribute_id and _value_id).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--out", type=_dir, required=True, help="Dataset folder (an interrupted run resumes here).")
 def from_platform_cmd(state: State, place_id: int | None, project_id: int | None, min_photos: int,
                       max_species: int, test_fraction: float, seed: int, photo_size: str | None,
-                      habit_field: str | None, no_progress: bool, out: Path) -> None:
+                      habit_field: str | None, habit_annotation: str | None, no_progress: bool, out: Path) -> None:
     """Research-grade plant observations of a place or project; resumable, each photo fetched once."""
-    from bot.training.collect import CollectOptions, collect_from_platform, photo_fetcher
+    from bot.training.collect import CollectOptions, HabitRule, collect_from_platform, photo_fetcher
 
     if (place_id is None) == (project_id is None):
         raise UsageError("give exactly one of --place-id and --project-id")
@@ -85,12 +90,26 @@ def from_platform_cmd(state: State, place_id: int | None, project_id: int | None
     filters = {"place_id": place_id} if place_id is not None else {"project_id": project_id}
     platform = _platform(state, quality_grade="research", place_id=place_id, project_id=project_id)
     fetch = photo_fetcher(cfg)
+    ds = cfg.dataset
+    config_annotation = (None if ds.habit_annotation_attribute_id is None or ds.habit_annotation_value_id is None
+                         else (ds.habit_annotation_attribute_id, ds.habit_annotation_value_id))
+    rule = HabitRule(habit_field or ds.habit_field or None,
+                     _annotation(habit_annotation) if habit_annotation else config_annotation)
     opts = CollectOptions(min_photos, max_species, test_fraction, seed, photo_size or cfg.photos.size,
-                          tuple(filters.items()), habit_field)
+                          tuple(filters.items()), rule)
     summary = collect_from_platform(platform, out, opts, fetch=fetch, progress=not no_progress)
-    _print_summary(summary)
-    if habit_field and not summary.habit_photos:
-        click.echo(f"  (no observation had a usable value in the field {habit_field!r})")
+    _print_summary(summary, rule.describe() if rule else None)
+    if rule.annotation and cfg.platform.flavor == "legacy":
+        click.echo("  (a Rails fork's observations.json carries no annotations: only the field tags photos there)")
+
+
+def _annotation(text: str) -> tuple[int, int]:
+    """`--habit-annotation 12:13` (or 12=13): attribute and value ids."""
+    attribute, sep, value = text.replace("=", ":").partition(":")
+    if not sep or not attribute.strip().isdigit() or not value.strip().isdigit() \
+            or min(int(attribute), int(value)) < 1:
+        raise UsageError(f"--habit-annotation: expected ATTRIBUTE:VALUE ids like 12:13, got {text!r}")
+    return int(attribute), int(value)
 
 
 @dataset_group.command("from-reviews")

@@ -42,7 +42,8 @@ class LegacyPlatform(AdapterBase):
         return self.pcfg.site_url.rstrip("/")
 
     def list_params(self, page: int) -> dict[str, Any]:
-        params: dict[str, Any] = {"has[]": "photos", "iconic_taxa[]": "Plantae",
+        # `extra=fields`: the Rails list adds observation_field_values (opt-out and habit fields) only when asked
+        params: dict[str, Any] = {"has[]": "photos", "iconic_taxa[]": "Plantae", "extra": "fields",
                                   "per_page": self.pcfg.per_page, "page": page}
         if self.pcfg.place_id is not None:
             params["place_id"] = self.pcfg.place_id
@@ -175,7 +176,8 @@ class LegacyPlatform(AdapterBase):
 
     def _raw_batch(self, chunk: list[int]) -> dict[int, dict[str, Any]]:
         # Rails reads repeated `id[]=` keys; the session would join a list into one comma string.
-        query = urlencode([("id[]", i) for i in chunk] + [("extra", "identifications"), ("per_page", len(chunk))])
+        query = urlencode([("id[]", i) for i in chunk] + [("extra", "identifications,fields"),
+                                                          ("per_page", len(chunk))])
         doc = self.http.request("GET", f"{self.site}/observations.json?{query}")
         if not isinstance(doc, list):
             raise PlatformError(f"GET {self.site}/observations.json: expected a JSON list")

@@ -22,6 +22,7 @@ from bot.platforms.parse_v1 import (
     opt_str,
     opt_text,
     opt_time,
+    parse_annotations,
     parse_field_values,
     parse_location,
     parse_taxon,
@@ -112,6 +113,7 @@ def parse_legacy_observation(raw: Any) -> Observation:
                        for i, x in enumerate(as_list(d.get("comments"), "comments"))),
         tags=tuple(req_str(t, "tag_list") for t in as_list(tags, "tag_list")),
         field_values=parse_field_values(d.get("observation_field_values") or d.get("ofvs")),
+        annotations=parse_annotations(d.get("annotations")),  # a fork newer than controlled terms only
         uri=opt_str(d.get("uri"), "uri"),
         created_at=opt_time(d.get("created_at_utc") or d.get("created_at")),
         uuid=opt_str(d.get("uuid"), "uuid"),

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from bot.domain import Comment, Identification, Observation, Photo, Taxon, User
+from bot.domain import Annotation, Comment, Identification, Observation, Photo, Taxon, User
 from bot.platforms.base import Rejected
 
 log = logging.getLogger(__name__)
@@ -241,6 +241,28 @@ def parse_field_values(raw: Any) -> dict[str, str]:
     return values
 
 
+def parse_annotations(raw: Any) -> tuple[Annotation, ...]:
+    """`annotations: [{controlled_attribute_id, controlled_value_id, vote_score}, ...]`; one without both
+    ids is left out (a stranger's record may be half-written), a wrong type is a ParseError."""
+    found: list[Annotation] = []
+    for i, item in enumerate(as_list(raw, "annotations")):
+        a = as_dict(item, f"annotations[{i}]")
+        attribute = opt_int(a.get("controlled_attribute_id"), f"annotations[{i}].controlled_attribute_id")
+        value = opt_int(a.get("controlled_value_id"), f"annotations[{i}].controlled_value_id")
+        if attribute is not None and value is not None:
+            found.append(Annotation(attribute, value, _vote_score(a.get("vote_score"), f"annotations[{i}].vote_score")))
+    return tuple(found)
+
+
+def _vote_score(value: Any, what: str) -> int:
+    """Agreements minus disagreements: any integer, 0 when absent."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**31:
+        return value
+    raise ParseError(f"{what}: expected an integer, got {value!r:.40}")
+
+
 def parse_observation(raw: Any) -> Observation:
     """One v1 observation; raises ParseError (or another ValueError) on a shape it cannot use."""
     d = as_dict(raw, "observation")
@@ -263,6 +285,7 @@ def parse_observation(raw: Any) -> Observation:
                        for i, x in enumerate(as_list(d.get("comments"), "comments"))),
         tags=tuple(req_str(t, "tags") for t in as_list(d.get("tags"), "tags")),
         field_values=parse_field_values(d.get("ofvs")),
+        annotations=parse_annotations(d.get("annotations")),
         uri=opt_str(d.get("uri"), "uri"),
         created_at=opt_time(d.get("created_at")),
         uuid=opt_str(d.get("uuid"), "uuid"),

@@ -149,15 +149,27 @@ def observation_detail(ctx: render.Ctx, obs: SimObservation) -> dict[str, Any]:
                                  for pos, photo in enumerate(doc["photos"])]
     doc["identifications"] = [identification(ctx, obs, i) for i in obs.identifications]
     doc["comments"] = [comment(ctx, obs, c) for c in obs.comments]
-    doc["observation_field_values"] = [{"name": k, "value": v} for k, v in obs.ofvs.items()]
+    doc["observation_field_values"] = _field_values(obs)
     return doc
 
 
+def _field_values(obs: SimObservation) -> list[dict[str, Any]]:
+    """observation_field_values as Rails serialises them: the field nested, without observation_field_id."""
+    return [{"id": obs.id * 100 + index, "observation_id": obs.id, "value": value, "user_id": obs.user_id,
+             "updater_id": obs.user_id, "created_at": obs.created_at, "updated_at": obs.created_at,
+             "uuid": render.sim_uuid("ofv", obs.id * 100 + index),
+             "observation_field": {"id": index + 1, "datatype": "text", "name": name, "allowed_values": ""}}
+            for index, (name, value) in enumerate(obs.ofvs.items())]
+
+
 def _with_extra(ctx: render.Ctx, obs: SimObservation, extra: set[str]) -> dict[str, Any]:
-    """A list element; `extra=identifications` adds them, as the Rails list does (comments never)."""
+    """A list element; `extra=identifications` and `extra=fields` add them, as the Rails list does
+    (comments never; annotations are not in the Rails JSON at all)."""
     doc = observation(ctx, obs)
     if "identifications" in extra:
         doc["identifications"] = [identification(ctx, obs, i) for i in obs.identifications]
+    if "fields" in extra:
+        doc["observation_field_values"] = _field_values(obs)
     return doc
 
 

@@ -52,6 +52,16 @@ class SimComment:
 
 
 @dataclass
+class SimAnnotation:
+    """An annotation (controlled term) as iNaturalist v1 serves it; a Rails fork's JSON has none."""
+
+    attribute_id: int
+    value_id: int
+    user_id: int
+    vote_score: int = 0
+
+
+@dataclass
 class SimObservation:
     id: int
     user_id: int
@@ -64,6 +74,7 @@ class SimObservation:
     comments: list[SimComment] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     ofvs: dict[str, str] = field(default_factory=dict)
+    annotations: list[SimAnnotation] = field(default_factory=list)
     created_at: str = "2026-01-01T00:00:00+00:00"
     place_ids: list[int] = field(default_factory=list)
     project_ids: list[int] = field(default_factory=list)

@@ -186,6 +186,17 @@ def v1_ofvs(obs: SimObservation) -> list[dict[str, Any]]:
     ]
 
 
+def v1_annotations(ctx: Ctx, obs: SimObservation) -> list[dict[str, Any]]:
+    """`annotations` in v1's shape (as in samples/get_observation_with_ofvs.json)."""
+    return [
+        {"uuid": sim_uuid("annotation", obs.id * 100 + index), "controlled_attribute_id": a.attribute_id,
+         "controlled_value_id": a.value_id, "concatenated_attr_val": f"{a.attribute_id}|{a.value_id}",
+         "vote_score": a.vote_score, "user_id": a.user_id, "votes": [],
+         "user": v1_user(ctx.world.users.get(a.user_id), a.user_id)}
+        for index, a in enumerate(obs.annotations)
+    ]
+
+
 def v1_observation(ctx: Ctx, obs: SimObservation) -> dict[str, Any]:
     world = ctx.world
     user = world.users.get(obs.user_id)
@@ -200,7 +211,8 @@ def v1_observation(ctx: Ctx, obs: SimObservation) -> dict[str, Any]:
     seen = date_details(observed)
     located = obs.latitude is not None and obs.longitude is not None
     return {
-        "quality_grade": obs.quality_grade, "taxon_geoprivacy": None, "annotations": [],
+        "quality_grade": obs.quality_grade, "taxon_geoprivacy": None,
+        "annotations": v1_annotations(ctx, obs),
         "uuid": sim_uuid("observation", obs.id), "observed_on_details": seen, "id": obs.id,
         "cached_votes_total": 0, "identifications_most_agree": False, "created_at": obs.created_at,
         "created_at_details": details, "created_time_zone": "Etc/UTC", "time_zone_offset": "+00:00",

@@ -60,27 +60,54 @@ class CollectOptions:
     seed: int = 0
     photo_size: str = "medium"
     filters: tuple[tuple[str, Any], ...] = ()  # e.g. (("place_id", 6883),): a folder is for one query
-    habit_field: str | None = None  # observation field whose value marks habit photos (see habit_photo_ids)
+    habit: HabitRule = dataclasses.field(default_factory=lambda: HabitRule())
 
 
 HABIT_ALL = {"yes", "true", "all", "habit", "whole plant", "sí", "si"}
 
 
-def habit_photo_ids(obs: Observation, field_name: str | None) -> list[int]:
-    """Photos to tag `habit` (the augmentation never turns them upside down) from an observation field:
-    a yes-like value ("yes", "all", "habit", ...) tags every photo, a list of 1-based positions
-    ("1, 3") tags those; anything else tags none."""
-    if not field_name:
+@dataclass(frozen=True)
+class HabitRule:
+    """Which photos to tag `habit` (the augmentation never turns them upside down): an observation
+    field's value, or an annotation (controlled attribute and value ids) that tags every photo."""
+
+    field: str | None = None
+    annotation: tuple[int, int] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.field) or self.annotation is not None
+
+    def describe(self) -> str:
+        parts = ([f"field {self.field!r}"] if self.field else []) + \
+            ([f"annotation {self.annotation[0]}={self.annotation[1]}"] if self.annotation else [])
+        return " or ".join(parts) or "no rule"
+
+
+def habit_photos(photo_ids: list[int], field_values: dict[str, str], annotations: list[tuple[int, int, int]],
+                 rule: HabitRule) -> list[int]:
+    """The photos (ids in position order) the rule tags: the annotation, unless voted down, tags every
+    photo; the field's yes-like value ("yes", "all", "habit", ...) every photo, a list of 1-based
+    positions ("1, 3") those; anything else none."""
+    if rule.annotation is not None and any((a, v) == rule.annotation and score >= 0 for a, v, score in annotations):
+        return list(photo_ids)
+    if not rule.field:
         return []
-    value = next((v for k, v in obs.field_values.items() if k.strip().lower() == field_name.strip().lower()), "")
-    value = value.strip().lower()
+    name = rule.field.strip().lower()
+    value = next((v for k, v in field_values.items() if k.strip().lower() == name), "").strip().lower()
     if value in HABIT_ALL:
-        return [p.id for p in obs.photos]
+        return list(photo_ids)
     parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
     if not parts or not all(part.isdigit() for part in parts):
         return []
     wanted = {int(part) - 1 for part in parts}
-    return [p.id for i, p in enumerate(obs.photos) if i in wanted]
+    return [pid for i, pid in enumerate(photo_ids) if i in wanted]
+
+
+def habit_photo_ids(obs: Observation, field_name: str | None, annotation: tuple[int, int] | None = None) -> list[int]:
+    """`habit_photos` for a parsed observation."""
+    return habit_photos([p.id for p in obs.photos], obs.field_values,
+                        [(a.attribute_id, a.value_id, a.vote_score) for a in obs.annotations],
+                        HabitRule(field_name, annotation))
 
 
 def photo_fetcher(cfg: Config) -> Fetch:
@@ -181,23 +208,32 @@ def _progress(enabled: bool) -> Iterator[Progress]:
 # ---------------------------------------------------------------- phases
 
 
-def _record(obs: Observation, habit_field: str | None = None) -> dict[str, Any] | None:
-    """What the dataset keeps of an observation; None when it is not a research-grade plant species."""
+def _record(obs: Observation) -> dict[str, Any] | None:
+    """What the dataset keeps of an observation; None when it is not a research-grade plant species.
+    Its fields and annotations are kept, so the habit rule applies when the manifests are written."""
     if not obs.is_plant or obs.taxon is None or obs.taxon.rank != "species" or not obs.photos:
         return None
     if obs.quality_grade not in (None, "research"):
         return None
     return {"id": obs.id, "taxon_id": obs.taxon.id, "name": obs.taxon.name,
             "ancestor_ids": list(obs.taxon.ancestor_ids), "photos": [[p.id, p.url] for p in obs.photos],
-            "habit": habit_photo_ids(obs, habit_field)}
+            "fields": dict(obs.field_values),
+            "annotations": [[a.attribute_id, a.value_id, a.vote_score] for a in obs.annotations]}
 
 
-def _list(platform: ListingPlatform, state: _State, bar: Progress, habit_field: str | None = None) -> None:
+def _habit_of(rec: dict[str, Any], rule: HabitRule) -> set[int]:
+    if "fields" not in rec:  # listed by an earlier version, which kept only the tags it computed then
+        return {int(p) for p in rec.get("habit") or ()}
+    return set(habit_photos([int(pid) for pid, _ in rec["photos"]], rec["fields"],
+                            [(int(a), int(v), int(s)) for a, v, s in rec.get("annotations") or ()], rule))
+
+
+def _list(platform: ListingPlatform, state: _State, bar: Progress) -> None:
     if state.progress["listed"]:
         return
     task = bar.add_task("listing observations", total=None)
     for page in platform.get_new_observations(int(state.progress["cursor"])):
-        records = [r for r in (_record(o, habit_field) for o in page.observations) if r is not None]
+        records = [r for r in (_record(o) for o in page.observations) if r is not None]
         state.append_observations(records)
         if page.last_id:
             state.progress["cursor"] = max(int(state.progress["cursor"]), page.last_id)
@@ -279,7 +315,7 @@ def collect_from_platform(platform: ListingPlatform, out: Path, opts: CollectOpt
     out = Path(out)
     state = _State(out, {k: v for k, v in opts.filters})
     with _progress(progress) as bar:
-        _list(platform, state, bar, opts.habit_field)
+        _list(platform, state, bar)
         observations = state.observations()
         chosen = _select(observations, opts)
         labels, skipped = _labels(platform, state, observations, chosen)
@@ -337,7 +373,7 @@ def _write(state: _State, selected: list[dict[str, Any]], labels: list[Label], o
         if not present:
             continue
         by_species[rec["taxon_id"]].append(rec["id"])
-        habit = set(rec.get("habit") or ())
+        habit = _habit_of(rec, opts.habit)
         rows.extend(ManifestRow(f"photos/{pid}.jpg", name_of[rec["taxon_id"]], rec["id"],
                                 "habit" if pid in habit else "") for pid in present)
     rng = random.Random(opts.seed)

@@ -57,6 +57,22 @@ def test_reads_by_id(sim: SimServer, tmp_path: Path) -> None:
     assert [t.name for t in platform.autocomplete_taxa("fakea n")] == ["Fakea nigra"]  # type: ignore
 
 
+def test_observation_fields_come_with_lists_and_reads_by_id(sim: SimServer, tmp_path: Path) -> None:
+    """The Rails list adds observation_field_values only when asked (`extra=fields`): without them a fork's
+    opt-out field would go unseen before posting, and `dataset from-platform` could not tag habit photos."""
+    import requests
+
+    with sim.lock:
+        sim.world.observations[1002].ofvs["PlantBot"] = "no"
+    platform = _legacy(tmp_path, sim)
+    [read] = platform.get_observations([1002])  # type: ignore[attr-defined]
+    assert read.field_values == {"PlantBot": "no"}
+    listed = [o for p in platform.get_new_observations(1000) for o in p.observations]  # type: ignore[attr-defined]
+    assert next(o for o in listed if o.id == 1002).field_values == {"PlantBot": "no"}
+    bare = requests.get(f"{sim.url}/observations.json", params={"id[]": 1002}, timeout=10).json()
+    assert "observation_field_values" not in bare[0]
+
+
 def test_taxon_lookup_search_and_ancestry(sim: SimServer, tmp_path: Path) -> None:
     """What editing a proposal's taxon, `labels resolve` and `dataset from-platform` rely on."""
     platform = _legacy(tmp_path, sim)

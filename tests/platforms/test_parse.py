@@ -69,6 +69,18 @@ def test_ofvs_tags_and_non_current_identification() -> None:
     assert o.uri == "https://www.inaturalist.org/observations/70963477"
 
 
+def test_annotations_in_the_real_shape() -> None:
+    o = parse_observation(load("get_observation_with_ofvs.json")["results"][0])
+    assert [(a.attribute_id, a.value_id, a.vote_score) for a in o.annotations] == [(1, 2, 0), (17, 18, 0), (22, 24, 0)]
+    raw = load("get_observation_with_ofvs.json")["results"][0]
+    raw["annotations"] = [{"controlled_attribute_id": 12}, {"controlled_attribute_id": 12, "controlled_value_id": 13,
+                                                            "vote_score": -2}]
+    assert [(a.attribute_id, a.value_id, a.vote_score) for a in parse_observation(raw).annotations] == [(12, 13, -2)]
+    raw["annotations"] = [{"controlled_attribute_id": "twelve", "controlled_value_id": 13}]
+    with pytest.raises(ValueError, match="controlled_attribute_id"):
+        parse_observation(raw)
+
+
 def test_plant_observations_embedded_in_identifications() -> None:
     for ident in load("get_identifications.json")["results"]:
         raw = ident["observation"]
