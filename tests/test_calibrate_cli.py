@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomlkit
 from click.testing import CliRunner
 
 from bot.classifier import load_bundle
@@ -21,7 +22,9 @@ from tests.test_end_to_end import labels
 N_PROTOS, SHARPEN = 24, 3.0
 
 
-def test_calibrate_writes_the_nll_minimising_temperature(tmp_path: Path) -> None:
+def _designed_set(tmp_path: Path) -> tuple[Path, Path, np.ndarray, list[int], list[int], list[int]]:
+    """A designed bundle over-confident by construction and a labelled set drawn from the true logits:
+    (bundle folder, set manifest, what the model says per prototype, photo prototypes, groups, truth)."""
     rng = np.random.default_rng(5)
     labs = labels()
     true_logits = rng.normal(0, 1.2, (N_PROTOS, len(labs)))
@@ -46,14 +49,19 @@ def test_calibrate_writes_the_nll_minimising_temperature(tmp_path: Path) -> None
         writer = csv.DictWriter(fh, fieldnames=["path", "label", "observation_id"])
         writer.writeheader()
         writer.writerows(rows)
+    return bundle.path, tmp_path / "calib.csv", said, photo_proto, group, truth
+
+
+def test_calibrate_writes_the_nll_minimising_temperature(tmp_path: Path) -> None:
+    bundle_path, calib, said, photo_proto, group, truth = _designed_set(tmp_path)
     out = tmp_path / "calibrated"
     # float32: the independent computation below uses exact logits (bf16 autocast would round them)
-    result = CliRunner().invoke(main, ["calibrate", "--dtype", "float32", str(bundle.path), str(tmp_path / "calib.csv"),
+    result = CliRunner().invoke(main, ["calibrate", "--dtype", "float32", str(bundle_path), str(calib),
                                        "--out", str(out), "--device", "cpu", "--no-progress", "--min-decided", "5",
                                        "--target-precision", "0.6"])
     assert result.exit_code == 0, result.output
     written = tomllib.loads((out / "model.toml").read_text())
-    assert "temperature" not in tomllib.loads((bundle.path / "model.toml").read_text())  # original untouched
+    assert "temperature" not in tomllib.loads((bundle_path / "model.toml").read_text())  # original untouched
     # independently: the model's logits are log(said) (clipped as the designed bundle does), per photo
     logits = np.log(np.clip(said, 1e-6, None))[np.array(photo_proto)][:, None, :]
     best = grid_minimum(lambda t: nll_at(t, logits, np.array(group), np.array(truth)), 0.3, 10.0)
@@ -88,3 +96,49 @@ def test_calibrate_writes_the_nll_minimising_temperature(tmp_path: Path) -> None
         assert rule["cutoffs"][rank] == pytest.approx(cutoff)
         assert rule[rank]["precision"] == pytest.approx(written["calibration"][f"{rank}_precision"])
         assert rule[rank]["precision"] >= 0.6
+
+
+def test_evaluate_write_cutoffs_finds_what_calibrate_finds(tmp_path: Path) -> None:
+    """`evaluate --write-cutoffs` runs calibrate's own cutoff search: on the same set at the same
+    temperature it stores the same cutoffs, keeps the temperature, and the rule then keeps the promise."""
+    bundle_path, calib, *_ = _designed_set(tmp_path)
+    calibrated = tmp_path / "calibrated"
+    args = ["--dtype", "float32", "--device", "cpu", "--no-progress"]
+    result = CliRunner().invoke(main, ["calibrate", str(bundle_path), str(calib), "--out", str(calibrated),
+                                       "--min-decided", "5", "--target-precision", "0.6", *args])
+    assert result.exit_code == 0, result.output
+    by_calibrate = tomllib.loads((calibrated / "model.toml").read_text())
+    assert by_calibrate.get("cutoffs"), by_calibrate  # the set supports at least one cutoff at 0.6
+    written = tmp_path / "written"
+    written.mkdir()
+    for path in calibrated.iterdir():  # the calibrated bundle, its cutoffs taken out
+        (written / path.name).write_bytes(path.read_bytes())
+    doc = tomlkit.parse((written / "model.toml").read_text())
+    doc.pop("cutoffs")
+    (written / "model.toml").write_text(tomlkit.dumps(doc))
+    assert load_bundle(written).cutoffs is None and load_bundle(written).temperature == doc["temperature"]
+
+    config = tmp_path / "config.toml"
+    config.write_text('[decision]\ncutoffs = "bundle"\ntarget_precision = 0.6\nmin_decided = 5\n')
+    result = CliRunner().invoke(main, ["--config", str(config), "evaluate", str(written), str(calib),
+                                       "--out", str(tmp_path / "eval"), "--write-cutoffs", *args])
+    assert result.exit_code == 0, result.output
+    assert "cutoffs written to" in result.output and "cutoffs for precision 0.60" in result.output
+    stored = tomllib.loads((written / "model.toml").read_text())
+    assert stored["cutoffs"] == pytest.approx(by_calibrate["cutoffs"])
+    assert stored["temperature"] == by_calibrate["temperature"]  # evaluate fits no temperature
+    assert stored["calibration"]["cutoffs_set"] == "calib.csv"
+    assert stored["calibration"]["cutoffs_observations"] == 160
+    rule = json.loads((tmp_path / "eval" / "metrics.json").read_text())["rule"]
+    for rank, cutoff in stored["cutoffs"].items():  # the rule reported ran with the cutoffs just stored
+        assert rule["cutoffs"][rank] == pytest.approx(cutoff)
+        assert rule[rank]["precision"] == pytest.approx(stored["calibration"][f"{rank}_precision"])
+        assert rule[rank]["precision"] >= 0.6
+
+
+def test_evaluate_write_cutoffs_needs_a_bundle(tmp_path: Path) -> None:
+    (tmp_path / "p.jsonl").write_text("")
+    (tmp_path / "labels.csv").write_text("name\n")
+    result = CliRunner().invoke(main, ["evaluate", "--predictions", str(tmp_path / "p.jsonl"), "--labels",
+                                       str(tmp_path / "labels.csv"), "--out", str(tmp_path / "o"), "--write-cutoffs"])
+    assert result.exit_code != 0 and "--write-cutoffs needs a BUNDLE" in result.output

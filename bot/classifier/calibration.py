@@ -53,3 +53,28 @@ def write_calibration(folder: Path, *, temperature: float | None, info: dict[str
             cut[rank] = float(value)
         doc["cutoffs"] = cut
     path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def write_cutoffs(folder: Path, *, info: dict[str, Any], cutoffs: dict[str, float]) -> None:
+    """Replaces only `[cutoffs]` in the bundle's model.toml and merges `info` into `[calibration]`
+    (`evaluate --write-cutoffs`: the temperature and how it was fitted stay as they were)."""
+    path = folder / "model.toml"
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    table = doc.get("calibration")
+    if not isinstance(table, dict):
+        doc.pop("calibration", None)
+        table = tomlkit.table()
+        doc["calibration"] = table
+    for rank in ("species", "genus", "family"):  # a rank without a cutoff now promises nothing
+        table.pop(f"{rank}_precision", None)
+    for key, value in info.items():
+        table.pop(key, None)
+        if value is not None:
+            table[key] = value
+    doc.pop("cutoffs", None)
+    if cutoffs:
+        cut = tomlkit.table()
+        for rank, value in cutoffs.items():
+            cut[rank] = float(value)
+        doc["cutoffs"] = cut
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")

@@ -96,6 +96,10 @@ def train_cmd(manifest: Path, labels: Path | None, out: Path, arch: str, init: P
                    "check that bfloat16 keeps your bundle's decisions.")
 @click.option("--flora", type=_file, default=None,
               help="A flora file (CSV with taxon_id): also measure the rule with and without it.")
+@click.option("--write-cutoffs", is_flag=True,
+              help="Find the lowest cutoff per rank reaching [decision] target_precision on MANIFEST (held out "
+                   "from training; at least [decision] min_decided decided observations), as calibrate does, "
+                   "and store them in BUNDLE's model.toml (its temperature untouched).")
 @click.option("--flora-weight", type=click.FloatRange(0, 1), default=None,
               help="Weight of species outside the flora (default: the config's [decision] flora_weight).")
 @click.option("--no-progress", is_flag=True)
@@ -103,7 +107,7 @@ def train_cmd(manifest: Path, labels: Path | None, out: Path, arch: str, init: P
 def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: Path, predictions: Path | None,
                  labels_csv: Path | None, tencrop: bool | None, cutoff: float | None, targets: tuple[float, ...],
                  device: str | None, batch_size: int | None, dtype: str | None, flora: Path | None,
-                 flora_weight: float | None, no_progress: bool) -> None:
+                 flora_weight: float | None, write_cutoffs: bool, no_progress: bool) -> None:
     """Measure BUNDLE on the labelled photos of MANIFEST; writes OUT/metrics.json and OUT/index.html.
 
     Or measure another system's predictions: `evaluate --predictions FILE --labels labels.csv --out DIR`.
@@ -112,6 +116,8 @@ def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: 
 
     cfg = state.config
     if predictions is not None:
+        if write_cutoffs:
+            raise UsageError("--write-cutoffs needs a BUNDLE to write into (not --predictions)")
         if bundle is not None or manifest is not None or labels_csv is None:
             raise UsageError("--predictions takes --labels and no BUNDLE or MANIFEST")
         from bot.training.predictions import evaluate_predictions
@@ -132,7 +138,12 @@ def evaluate_cmd(state: State, bundle: Path | None, manifest: Path | None, out: 
         targets=targets or (0.8, 0.9), device=device or cfg.model.device,
         batch_size=batch_size or cfg.model.batch_size, dtype=dtype or cfg.model.dtype, progress=not no_progress,
         flora=flora, flora_weight=cfg.decision.flora_weight if flora_weight is None else flora_weight,
+        write_cutoffs=write_cutoffs,
     ))
+    if "cutoffs_written" in result:
+        for line in cutoff_lines(result["cutoffs_written"]):
+            click.echo(line)
+        click.echo(f"cutoffs written to {bundle / 'model.toml'}")
     _echo_result(result, out)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import numpy as np
 from bot.classifier import load_bundle
 from bot.classifier.calibration import write_calibration
 from bot.config import DecisionConfig
-from bot.decide import rule_name
 from bot.errors import UsageError
 from bot.training import calibration, rules
 from bot.training.evaluate import manifest_logits
@@ -56,9 +55,8 @@ def calibrate(opts: CalibrateOptions) -> dict[str, Any]:
     before = calibration.observation_probs(data.logits, group, len(ids), None)
     temperature = calibration.fit_temperature(data.logits, group, truth)
     after = calibration.observation_probs(data.logits, group, len(ids), temperature)
-    n_photos = np.bincount(group, minlength=len(ids))
-    decision = replace(opts.decision, cutoffs="config")
-    found = rules.target_cutoffs(after, truth, n_photos, bundle.labels, decision, opts.target, opts.min_decided)
+    found = rules.cutoffs_on_set(data.logits, data.observation_ids, data.truth, temperature, bundle.labels,
+                                 opts.decision, opts.target, opts.min_decided)
     result: dict[str, Any] = {
         "temperature": temperature, "observations": len(ids), "photos": len(group),
         "before": {"ece": calibration.ece(before, truth), "nll": calibration.nll(before, truth)},
@@ -71,9 +69,7 @@ def calibrate(opts: CalibrateOptions) -> dict[str, Any]:
     info = {"set": opts.manifest.name, "observations": len(ids), "photos": len(group),
             "date": dt.date.today().isoformat(), "nll_before": result["before"]["nll"],
             "nll_after": result["after"]["nll"], "ece_before": result["before"]["ece"],
-            "ece_after": result["after"]["ece"], "target_precision": opts.target,
-            "min_decided": opts.min_decided, "rule": rule_name(decision)}
-    info |= {f"{rank}_precision": found[rank]["precision"] for rank in found["cutoffs"]}
+            "ece_after": result["after"]["ece"]} | rules.cutoff_info(found, opts.decision)
     write_calibration(target, temperature=temperature, info=info, cutoffs=found["cutoffs"])
     load_bundle(target)  # what was written must load
     result["bundle"] = str(target)

@@ -7,6 +7,7 @@ of metrics.json; `plots.py` draws the paper's Figures 2 and 3 and the index.html
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
@@ -18,12 +19,13 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.classifier import Classifier, ModelBundle, load_bundle, photo_probabilities
+from bot.classifier.calibration import write_cutoffs
 from bot.config import DecisionConfig
 from bot.decide import with_bundle_cutoffs
 from bot.domain import Label
 from bot.errors import UsageError
 from bot.flora import read_flora_file
-from bot.training import calibration, metrics
+from bot.training import calibration, metrics, rules
 from bot.training.data import manifest_photos
 from bot.training.flora_metrics import flora_comparison
 from bot.training.plots import write_report
@@ -46,6 +48,7 @@ class EvalOptions:
     flora: Path | None = None  # a flora file: the rule is also measured with it (see flora_metrics)
     flora_weight: float = 0.0
     decision: DecisionConfig | None = None  # the config's rule settings; None: one `cutoff` for all ranks
+    write_cutoffs: bool = False  # find per-rank cutoffs on this set (as `calibrate` does) and store them
 
 
 @dataclass
@@ -112,19 +115,40 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
     bundle = load_bundle(opts.bundle)
     data = manifest_logits(bundle, opts.manifest, device=opts.device, batch_size=opts.batch_size,
                            tencrop=opts.tencrop, progress=opts.progress, dtype=opts.dtype)
-    decision = with_bundle_cutoffs(opts.decision or DecisionConfig(cutoff=opts.cutoff), bundle.cutoffs)
+    config = opts.decision or DecisionConfig(cutoff=opts.cutoff)
+    found = _write_cutoffs(opts, bundle, data, config) if opts.write_cutoffs else None
+    if found is not None:
+        bundle = load_bundle(opts.bundle)  # the rule below then runs with what was just stored
+    decision = with_bundle_cutoffs(config, bundle.cutoffs)
     probs = photo_probabilities(data.logits, bundle.temperature)
     result = metrics.summary(probs, data.truth, data.observation_ids, bundle.labels, opts.cutoff, opts.targets,
                              decision)
     result["calibration"] = calibration_report(data, bundle.temperature)
     result.update(_context(bundle, opts, photos_failed=data.photos_failed, unknown=data.unknown))
     result["dtype"] = data.dtype
+    if found is not None:
+        result["cutoffs_written"] = found
     if opts.flora is not None:
         obs_probs, obs_truth, _, _ = metrics.average_by_observation(probs, data.truth, data.observation_ids)
         result["flora"] = flora_comparison(obs_probs, obs_truth, bundle.labels, opts.cutoff,
                                            set(read_flora_file(opts.flora)), opts.flora_weight, str(opts.flora))
     write_outputs(opts.out, result, bundle.labels)
     return result
+
+
+def _write_cutoffs(opts: EvalOptions, bundle: ModelBundle, data: LabelledLogits,
+                   config: DecisionConfig) -> dict[str, Any]:
+    """`--write-cutoffs`: calibrate's own cutoff search (`rules.cutoffs_on_set`) on this set at the
+    bundle's temperature, with the config's target and minimum count; stored in the bundle's model.toml
+    (its temperature untouched).  The set must be held out from training, like calibrate's."""
+    found = rules.cutoffs_on_set(data.logits, data.observation_ids, data.truth, bundle.temperature, bundle.labels,
+                                 config, config.target_precision, config.min_decided)
+    info = rules.cutoff_info(found, config) | {
+        "cutoffs_set": opts.manifest.name, "cutoffs_observations": len(set(data.observation_ids)),
+        "cutoffs_date": dt.date.today().isoformat()}
+    write_cutoffs(opts.bundle, info=info, cutoffs=found["cutoffs"])
+    log.info("cutoffs written to %s: %s", opts.bundle / "model.toml", found["cutoffs"])
+    return found
 
 
 def calibration_report(data: LabelledLogits, temperature: float | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from bot.config import DecisionConfig
 from bot.decide import decide, rule_name
 from bot.domain import PLANTAE, RANKS, Decision, Label, Observation, ObservationPrediction, Photo, User
 from bot.stats import lowest_cutoff, wilson
+from bot.training import calibration
 
 _EVALUATOR = User(0, "evaluation")
 _OFF = 2.0  # a cutoff no probability reaches: switches a rank off
@@ -90,3 +91,27 @@ def target_cutoffs(probs: np.ndarray, truth: np.ndarray, n_photos: np.ndarray, l
             chosen[rank] = found["cutoff"]
     report["cutoffs"] = chosen
     return report
+
+
+def cutoffs_on_set(photo_logits: np.ndarray, observation_ids: Sequence[str], photo_truth: np.ndarray,
+                   temperature: float | None, labels: Sequence[Label], cfg: DecisionConfig, target: float,
+                   min_decided: int) -> dict[str, Any]:
+    """The one computation behind `calibrate` and `evaluate --write-cutoffs`: the set's photos averaged
+    per observation at `temperature` (as the daemon does), then `target_cutoffs` through the real rule.
+
+    `cfg` is the config's rule; its own cutoffs (not a bundle's) are what a rank without one keeps.
+    """
+    group, ids = calibration.group_index(observation_ids)
+    truth = np.zeros(len(ids), dtype=np.int64)
+    truth[group] = photo_truth
+    probs = calibration.observation_probs(photo_logits, group, len(ids), temperature)
+    n_photos = np.bincount(group, minlength=len(ids))
+    return target_cutoffs(probs, truth, n_photos, labels, replace(cfg, cutoffs="config"), target, min_decided)
+
+
+def cutoff_info(found: dict[str, Any], cfg: DecisionConfig) -> dict[str, Any]:
+    """What model.toml's [calibration] says about the cutoffs: the target, the minimum count, the rule
+    and the precision each stored cutoff reached on the set."""
+    info: dict[str, Any] = {"target_precision": found["target_precision"], "min_decided": found["min_decided"],
+                            "rule": rule_name(replace(cfg, cutoffs="config"))}
+    return info | {f"{rank}_precision": found[rank]["precision"] for rank in found["cutoffs"]}
