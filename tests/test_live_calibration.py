@@ -73,6 +73,8 @@ def test_live_suggestion_matches_the_hand_computation(store: Store, tmp_path: Pa
     assert v2["precision"] == 0.0 and v2["suggested_cutoff"] is None
     html = (tmp_path / "report" / "report.html").read_text()
     assert 'id="live-table"' in html and "0.700" in html
+    plot = html.split('id="plot-live"')[1].split("</svg>")[0]  # the live plot: one panel per rank
+    assert "<svg" in plot and plot.count('id="axes_') == 2  # species and genus
     stricter = build_report(store, tmp_path / "r2", target_precision=0.8, min_outcomes=10)["live_calibration"]
     assert stricter[0]["suggested_cutoff"] is None and "9 decided outcomes, fewer than 10" in stricter[0]["reason"]
 

@@ -93,7 +93,8 @@ refined = right, contradicted = wrong) by probability bin with 95% Wilson interv
 at which at least {{ f.live_calibration[0].min_outcomes }} decided proposals remain with precision
 {{ pct(f.live_calibration[0].target_precision) }} or better. Nothing changes by itself:
 <code>plantbot cutoffs suggest</code> prints this, <code>plantbot cutoffs apply</code> writes it after
-showing the change.</p>
+showing the change. Dotted lines: each version's suggested cutoff.</p>
+<div class="plots">{{ svgs.get("live", "")|safe }}</div>
 <table id="live-table"><tr><th>model version</th><th>rank</th><th>checked</th><th>pending</th><th>decided</th>
 <th>precision (95% CI)</th><th>cutoff used</th><th>suggested cutoff</th></tr>
 {% for e in f.live_calibration %}<tr><td>{{ e.model_version }}</td><td>{{ e.rank }}</td>

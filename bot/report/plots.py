@@ -87,6 +87,37 @@ def outcomes_by_version(rows: list[dict[str, Any]]) -> str:
     return to_svg(fig, "outcomes")
 
 
+def live(entries: list[dict[str, Any]]) -> str:
+    """Live precision by probability bin, one panel per rank, one line per model version, with the
+    Wilson 95% interval as error bars, the target precision and each version's suggested cutoff."""
+    ranks = [r for r in ("species", "genus", "family") if any(e["rank"] == r for e in entries)]
+    ranks += sorted({e["rank"] for e in entries} - set(ranks))
+    fig = Figure(figsize=(4.0 * len(ranks), 3.8))
+    axes = fig.subplots(1, len(ranks), squeeze=False)[0]
+    target = entries[0]["target_precision"]
+    for ax, rank in zip(axes, ranks, strict=True):
+        ax.axhline(target, ls="--", color="#999", lw=1, label=f"target {target:.2f}")
+        for k, e in enumerate(x for x in entries if x["rank"] == rank):
+            color = f"C{k}"
+            bins = [b for b in e["bins"] if b["interval"] is not None]
+            xs = [(b["low"] + b["high"]) / 2 for b in bins]
+            ys = [b["precision"] for b in bins]
+            err = [[y - b["interval"][0] for y, b in zip(ys, bins, strict=True)],
+                   [b["interval"][1] - y for y, b in zip(ys, bins, strict=True)]]
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, color=color,
+                        label=f"{e['model_version']} ({e['decided']} decided)")
+            if e.get("suggested_cutoff") is not None:
+                ax.axvline(e["suggested_cutoff"], color=color, lw=1, ls=":")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("model probability (bin)")
+        ax.set_title(rank)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=7)
+    axes[0].set_ylabel("live precision (95% Wilson)")
+    return to_svg(fig, "live")
+
+
 def render_all(figures: dict[str, Any]) -> dict[str, str]:
     """Every plot the report shows, by name."""
     out = {"abstention": abstention(figures["abstention"])}
@@ -95,4 +126,6 @@ def render_all(figures: dict[str, Any]) -> dict[str, str]:
         out["calibration"] = calibration(prec["prob_bin"])
     if prec["model_version"]:
         out["outcomes"] = outcomes_by_version(prec["model_version"])
+    if figures.get("live_calibration"):
+        out["live"] = live(figures["live_calibration"])
     return out
