@@ -8,15 +8,16 @@ from sqlalchemy import func, select
 
 from bot.config import Config
 from bot.report.outcomes import refresh_outcomes
+from bot.store.audit import latest_outcomes
 from bot.store.db import Store
 from bot.store.models import DecisionRow, ObservationRow, OutcomeRow
+from bot.store.values import OutcomeValue
 from tests.audit_helpers import CASES, T0, TRACKED, Case, FakePlatform, seed
 
 
-def latest(store: Store) -> dict[int, OutcomeRow]:
+def latest(store: Store) -> dict[int, OutcomeValue]:
     with store.session() as s:
-        rows = s.scalars(select(OutcomeRow).where(OutcomeRow.latest.is_(True))).all()
-        return {r.decision_id: r for r in rows}
+        return latest_outcomes(s)
 
 
 def test_each_outcome_class_matches_the_hand_computed_one(store: Store) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot.config import Config
 from bot.domain import Observation, RunMode, User
@@ -23,21 +22,23 @@ from bot.post import (
     reconcile_open_intents,
 )
 from bot.store import Store
-from bot.store.models import DecisionRow, PostRow
+from bot.store.models import PostRow
+from bot.store.posting import get_decision, list_posts
+from bot.store.values import DecisionValue, PostValue
 from bot.texts import render_text
 from tests.post_fakes import FakePlatform, add_decision, crash_restart, http_error, make_config, now
 
 
-def decision(store: Store, decision_id: int) -> DecisionRow:
+def decision(store: Store, decision_id: int) -> DecisionValue:
     with store.session() as s:
-        row = s.get(DecisionRow, decision_id)
-        assert row is not None
-        return row
+        value = get_decision(s, decision_id)
+    assert value is not None
+    return value
 
 
-def posts(store: Store) -> list[PostRow]:
+def posts(store: Store) -> list[PostValue]:
     with store.session() as s:
-        return list(s.scalars(select(PostRow).order_by(PostRow.id)))
+        return list_posts(s)
 
 
 def approve(store: Store, platform: FakePlatform, cfg: Config, decision_id: int, **kw: object):  # type: ignore[no-untyped-def]

@@ -16,8 +16,9 @@ from bot.report.retract import retract_model_version, withdraw_post
 from bot.sim.model import SimUser
 from bot.sim.server import SimServer
 from bot.store.db import Store
-from bot.store.models import DecisionRow, OutcomeRow, PostRow, ReviewActionRow
-from bot.store.posting import status_report
+from bot.store.models import DecisionRow, OutcomeRow, PostRow
+from bot.store.posting import list_posts, status_report
+from bot.store.review import list_review_actions
 from tests.audit_helpers import T0, Case, seed
 from tests.support.simconfig import write_sim_config
 from tests.test_audit_sim import make_world, sim_config
@@ -79,8 +80,8 @@ def test_withdraws_the_versions_identifications_once(sim: SimServer, store: Stor
                for w in sim.writes)
     with store.session() as s:
         statuses = dict(s.execute(select(DecisionRow.id, DecisionRow.status)).all())
-        ledger = s.scalars(select(PostRow).where(PostRow.action == "withdraw")).all()
-        actions = s.scalars(select(ReviewActionRow).where(ReviewActionRow.action == "withdraw")).all()
+        ledger = list_posts(s, action="withdraw")
+        actions = list_review_actions(s, action="withdraw")
     assert statuses == {1: "withdrawn", 2: "withdrawn", 3: "posted", 4: "posted", 5: "posted"}
     assert sorted((p.remote_id, p.status, p.user_login) for p in ledger) == [(6001, "posted", "alice"),
                                                                             (6002, "posted", "alice")]
@@ -157,7 +158,7 @@ def test_a_refused_withdrawal_is_recorded_and_retried_next_run(sim: SimServer, s
     assert {r.remote_id: r.status for r in done}[6001] == "withdrawn"
     assert current(sim)[6001] is False
     with store.session() as s:
-        rows = s.scalars(select(PostRow).where(PostRow.action == "withdraw", PostRow.remote_id == 6001)).all()
+        rows = [p for p in list_posts(s, action="withdraw") if p.remote_id == 6001]
     assert [(r.status, r.attempts) for r in rows] == [("posted", 2)]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ from bot.domain import CycleStatus, PostResult, RunMode
 from bot.store import Store, current_revision, downgrade, upgrade
 
 if TYPE_CHECKING:
+    from bot.classifier import Classifier
     from bot.platforms.base import Platform
 
 
@@ -32,9 +35,7 @@ def db_group() -> None:
 @pass_state
 def db_upgrade(state: State, revision: str) -> None:
     """Create the database or migrate it to the latest schema."""
-    path = state.config.database_path
-    upgrade(path, revision)
-    click.echo(f"{path}: at revision {current_revision(path)}")
+    _migrate(state, upgrade, revision)
 
 
 @db_group.command("downgrade")
@@ -42,8 +43,12 @@ def db_upgrade(state: State, revision: str) -> None:
 @pass_state
 def db_downgrade(state: State, revision: str) -> None:
     """Migrate the database down to REVISION (default: base, i.e. drop everything)."""
+    _migrate(state, downgrade, revision)
+
+
+def _migrate(state: State, move: Callable[[Path, str], None], revision: str) -> None:
     path = state.config.database_path
-    downgrade(path, revision)
+    move(path, revision)
     click.echo(f"{path}: at revision {current_revision(path) or 'base'}")
 
 
@@ -60,11 +65,31 @@ def db_current(state: State) -> None:
 @pass_state
 def once(state: State, dry_run: bool, as_json: bool) -> None:
     """Run one cycle: poll -> photos -> classify -> decide -> record (-> post in auto mode)."""
-    from bot.classifier import Classifier
+    cfg = state.config
+    with open_run(cfg, dry_run) as (classifier, mode, store, platform):
+        from bot.flora_cache import refresh_if_stale
+
+        refresh_if_stale(cfg, store, platform)
+        summary = run_cycle(cfg, store, platform, classifier, mode=mode)
+        if mode is RunMode.AUTO:
+            _post_auto(cfg, store, platform, mode)
+    if as_json:
+        click.echo(json.dumps(summary_dict(summary), indent=2))
+    else:
+        print_summary(summary)
+    if summary.status == CycleStatus.FAILED:
+        sys.exit(1)
+
+
+@contextmanager
+def open_run(cfg: Config, dry_run: bool) -> Iterator[tuple[Classifier, RunMode, Store, Platform]]:
+    """What a deciding command (`once`, `backfill`) holds: the classifier, the run mode, the store and
+    the platform, closed afterwards.  The bundle is loaded and auto mode's permission checked before
+    the database or the platform is touched, so a bad setup records nothing."""
+    from bot import classifier as classifiers
     from bot.platforms import create_platform
 
-    cfg = state.config
-    classifier = Classifier.from_config(cfg)
+    classifier = classifiers.Classifier.from_config(cfg)
     mode = RunMode.of(cfg.posting.mode, dry_run)
     if mode is RunMode.AUTO:
         from bot.post import check_mode_allowed
@@ -73,21 +98,10 @@ def once(state: State, dry_run: bool, as_json: bool) -> None:
     store = Store(cfg.database_path)
     platform = create_platform(cfg, Secrets.from_env(), dry_run=mode.dry_run)
     try:
-        from bot.flora_cache import refresh_if_stale
-
-        refresh_if_stale(cfg, store, platform)
-        summary = run_cycle(cfg, store, platform, classifier, mode=mode)
-        if mode is RunMode.AUTO:
-            _post_auto(cfg, store, platform, mode)
+        yield classifier, mode, store, platform
     finally:
         platform.close()
         store.close()
-    if as_json:
-        click.echo(json.dumps(summary_dict(summary), indent=2))
-    else:
-        print_summary(summary)
-    if summary.status == CycleStatus.FAILED:
-        sys.exit(1)
 
 
 def _post_auto(cfg: Config, store: Store, platform: Platform, mode: RunMode) -> None:

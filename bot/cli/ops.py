@@ -47,35 +47,19 @@ def backfill(state: State, since: datetime, until: datetime | None, limit: int |
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from bot.backfill import BackfillRange, run_backfill
-    from bot.classifier import Classifier
-    from bot.cli.core import print_summary
-    from bot.config import Secrets
-    from bot.domain import CycleStatus, RunMode
-    from bot.platforms import create_platform
-    from bot.store import Store
+    from bot.cli.core import open_run, print_summary
+    from bot.domain import CycleStatus
 
     cfg = state.config
     if until is not None and until.date() <= since.date():
         raise click.UsageError("--until must be after --since")
-    classifier = Classifier.from_config(cfg)
-    mode = RunMode.of(cfg.posting.mode, dry_run)
-    if mode is RunMode.AUTO:
-        from bot.post import check_mode_allowed
-
-        check_mode_allowed(cfg)  # before any decision is recorded as approved for posting
-    store = Store(cfg.database_path)
-    platform = create_platform(cfg, Secrets.from_env(), dry_run=mode.dry_run)
     window = BackfillRange(since.date(), until.date() if until else None, limit)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} observations"),
                TimeElapsedColumn())
-    try:
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task(f"backfill from {window.since}", total=limit)
-            summary = run_backfill(cfg, store, platform, classifier, window, mode=mode,
-                                   progress=lambda n: bar.advance(task, n))
-    finally:
-        platform.close()
-        store.close()
+    with open_run(cfg, dry_run) as (classifier, mode, store, platform), Progress(*columns, transient=True) as bar:
+        task = bar.add_task(f"backfill from {window.since}", total=limit)
+        summary = run_backfill(cfg, store, platform, classifier, window, mode=mode,
+                               progress=lambda n: bar.advance(task, n))
     print_summary(summary)
     if summary.status == CycleStatus.FAILED:
         sys.exit(1)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import Config, Secrets
+from bot.domain import Comment, Identification
 from bot.errors import PlatformError
 from bot.platforms.auth import TokenProvider, exchange_code
+from bot.platforms.parse_v1 import parse_each
 from bot.platforms.session import Http, PlantBotSession, Unauthorized, default_ratelimit_path
 
 log = logging.getLogger(__name__)
@@ -17,6 +20,14 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 BACKOFF_FACTOR = 1.0  # seconds; retries wait about 0, 2, 4, 8 s (plus jitter), each also rate-limited
 DRY_RUN_ID = 0  # the "remote id" a dry-run write returns (nothing was created)
+
+
+@dataclass(frozen=True)
+class Readers:
+    """How a platform's JSON for an identification and a comment becomes the domain's records."""
+
+    identification: Callable[[Any, str], Identification]
+    comment: Callable[[Any, str], Comment]
 
 
 class AdapterBase:
@@ -46,6 +57,20 @@ class AdapterBase:
     def requests_sent(self) -> int:
         """How many requests this adapter has sent so far (what a summary's request count reports)."""
         return self.session.requests_sent
+
+    readers: Readers  # each adapter's own parsers of an identification and a comment
+
+    def _raw_observation(self, observation_id: int) -> dict[str, Any]:
+        """One observation as the platform sends it (subclasses know the URL and the envelope)."""
+        raise NotImplementedError
+
+    def get_identifications(self, observation_id: int) -> list[Identification]:
+        raw = self._raw_observation(observation_id)
+        return parse_each(raw.get("identifications"), self.readers.identification, "identification")
+
+    def get_comments(self, observation_id: int) -> list[Comment]:
+        raw = self._raw_observation(observation_id)
+        return parse_each(raw.get("comments"), self.readers.comment, "comment")
 
     def get_token(self) -> str:
         """The bot account's own token (renewed when near its end)."""

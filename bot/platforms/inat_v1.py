@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.domain import Comment, Identification, Observation, Taxon, User
+from bot.domain import Observation, Taxon, User
 from bot.errors import PlatformError
-from bot.platforms.adapter import AdapterBase
+from bot.platforms.adapter import AdapterBase, Readers
 from bot.platforms.base import ObservationPage, created_within
 from bot.platforms.parse_v1 import (
     ParseError,
@@ -36,7 +36,10 @@ IDS_PER_REQUEST = 30
 
 
 class InatV1Platform(AdapterBase):
+    """iNaturalist's API v1 (and the simulator's copy of it): JSON results under `results`."""
+
     flavor = "inat-v1"
+    readers = Readers(parse_identification, parse_comment)
 
     @property
     def api(self) -> str:
@@ -136,14 +139,6 @@ class InatV1Platform(AdapterBase):
         if not isinstance(results, list) or not results or not isinstance(results[0], dict):
             raise NotFound(f"observation {observation_id} not found")
         return results[0]
-
-    def get_identifications(self, observation_id: int) -> list[Identification]:
-        raw = self._raw_observation(observation_id)
-        return parse_each(raw.get("identifications"), parse_identification, "identification")
-
-    def get_comments(self, observation_id: int) -> list[Comment]:
-        raw = self._raw_observation(observation_id)
-        return parse_each(raw.get("comments"), parse_comment, "comment")
 
     def get_taxon(self, taxon_id: int) -> Taxon | None:
         try:

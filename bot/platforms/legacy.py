@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.domain import Comment, Identification, Observation, Taxon, User
+from bot.domain import Observation, Taxon, User
 from bot.errors import PlatformError
-from bot.platforms.adapter import AdapterBase
+from bot.platforms.adapter import AdapterBase, Readers
 from bot.platforms.base import ObservationPage, Rejected, created_within
 from bot.platforms.parse_legacy import (
     parse_legacy_comment,
@@ -35,7 +35,11 @@ MAX_PAGES = 50  # 10,000 observations a poll at 200 a page: the list API's own p
 
 
 class LegacyPlatform(AdapterBase):
+    """A legacy Rails fork (Natusfera and others): the site's own `.json` pages, newest first;
+    writes are form posts (see the module doc)."""
+
     flavor = "legacy"
+    readers = Readers(parse_legacy_identification, parse_legacy_comment)
 
     @property
     def site(self) -> str:
@@ -202,14 +206,6 @@ class LegacyPlatform(AdapterBase):
             except NotFound:
                 continue
         return out
-
-    def get_identifications(self, observation_id: int) -> list[Identification]:
-        raw = self._raw_observation(observation_id)
-        return parse_each(raw.get("identifications"), parse_legacy_identification, "identification")
-
-    def get_comments(self, observation_id: int) -> list[Comment]:
-        raw = self._raw_observation(observation_id)
-        return parse_each(raw.get("comments"), parse_legacy_comment, "comment")
 
     def get_taxon(self, taxon_id: int) -> Taxon | None:
         try:

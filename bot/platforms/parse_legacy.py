@@ -15,6 +15,8 @@ from bot.platforms.parse_v1 import (
     ParseError,
     as_dict,
     as_list,
+    comment_of,
+    identification_of,
     observed_time,
     opt_accuracy,
     opt_bool,
@@ -23,6 +25,7 @@ from bot.platforms.parse_v1 import (
     opt_text,
     opt_time,
     parse_annotations,
+    parse_discussion,
     parse_field_values,
     parse_location,
     parse_taxon,
@@ -62,27 +65,13 @@ def parse_legacy_taxon(raw: Any, what: str = "taxon") -> Taxon | None:
 
 def parse_legacy_identification(raw: Any, what: str) -> Identification:
     d = as_dict(raw, what)
-    return Identification(
-        id=req_int(d.get("id"), f"{what}.id"),
-        user=parse_legacy_user(d, f"{what}."),
-        taxon=parse_legacy_taxon(d.get("taxon"), f"{what}.taxon"),
-        current=opt_bool(d.get("current"), f"{what}.current", default=True),
-        body=opt_str(d.get("body"), f"{what}.body"),
-        category=opt_str(d.get("category"), f"{what}.category"),
-        vision=opt_bool(d.get("vision"), f"{what}.vision"),
-        created_at=opt_time(d.get("created_at")),
-    )
+    return identification_of(d, what, parse_legacy_user(d, f"{what}."),
+                             parse_legacy_taxon(d.get("taxon"), f"{what}.taxon"))
 
 
 def parse_legacy_comment(raw: Any, what: str) -> Comment:
     d = as_dict(raw, what)
-    return Comment(
-        id=req_int(d.get("id"), f"{what}.id"),
-        user=parse_legacy_user(d, f"{what}."),
-        body=opt_str(d.get("body"), f"{what}.body") or "",
-        created_at=opt_time(d.get("created_at")),
-        hidden=opt_bool(d.get("hidden"), f"{what}.hidden"),
-    )
+    return comment_of(d, what, parse_legacy_user(d, f"{what}."))
 
 
 def _iconic_name(d: Mapping[str, Any], taxon: Taxon | None) -> str | None:
@@ -107,10 +96,7 @@ def parse_legacy_observation(raw: Any) -> Observation:
         iconic_taxon_name=_iconic_name(d, taxon),
         captive=opt_bool(d.get("captive"), "captive"),
         quality_grade=opt_str(d.get("quality_grade"), "quality_grade"),
-        identifications=tuple(parse_legacy_identification(x, f"identifications[{i}]")
-                              for i, x in enumerate(as_list(d.get("identifications"), "identifications"))),
-        comments=tuple(parse_legacy_comment(x, f"comments[{i}]")
-                       for i, x in enumerate(as_list(d.get("comments"), "comments"))),
+        **parse_discussion(d, parse_legacy_identification, parse_legacy_comment),
         tags=tuple(req_str(t, "tag_list") for t in as_list(tags, "tag_list")),
         field_values=parse_field_values(d.get("observation_field_values") or d.get("ofvs")),
         annotations=parse_annotations(d.get("annotations")),  # a fork newer than controlled terms only

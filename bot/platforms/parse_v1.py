@@ -165,30 +165,48 @@ def parse_taxon(raw: Any, what: str = "taxon") -> Taxon | None:
     )
 
 
-def parse_identification(raw: Any, what: str = "identification") -> Identification:
-    d = as_dict(raw, what)
+def identification_of(d: Mapping[str, Any], what: str, user: User, taxon: Taxon | None, *,
+                      hidden: bool = False) -> Identification:
+    """An identification from the fields both APIs name alike; the caller reads the user and the taxon
+    its own API's way (legacy sends no `hidden`)."""
     return Identification(
-        id=req_int(d.get("id"), f"{what}.id"),
-        user=parse_user(d.get("user"), f"{what}.user"),
-        taxon=parse_taxon(d.get("taxon"), f"{what}.taxon"),
+        id=req_int(d.get("id"), f"{what}.id"), user=user, taxon=taxon,
         current=opt_bool(d.get("current"), f"{what}.current", default=True),
         body=opt_str(d.get("body"), f"{what}.body"),
         category=opt_str(d.get("category"), f"{what}.category"),
         vision=opt_bool(d.get("vision"), f"{what}.vision"),
         created_at=opt_time(d.get("created_at")),
-        hidden=opt_bool(d.get("hidden"), f"{what}.hidden"),
+        hidden=hidden,
     )
+
+
+def comment_of(d: Mapping[str, Any], what: str, user: User) -> Comment:
+    """A comment from the fields both APIs name alike; the caller reads the user its own API's way."""
+    return Comment(id=req_int(d.get("id"), f"{what}.id"), user=user,
+                   body=opt_str(d.get("body"), f"{what}.body") or "", created_at=opt_time(d.get("created_at")),
+                   hidden=opt_bool(d.get("hidden"), f"{what}.hidden"))
+
+
+def parse_discussion(d: Mapping[str, Any], identification: Callable[[Any, str], Identification],
+                     comment: Callable[[Any, str], Comment]) -> dict[str, Any]:
+    """An observation's identifications and comments (as Observation's keyword arguments), each read
+    by the API's own parser."""
+    return {"identifications": tuple(identification(x, f"identifications[{i}]") for i, x in
+                                     enumerate(as_list(d.get("identifications"), "identifications"))),
+            "comments": tuple(comment(x, f"comments[{i}]") for i, x in
+                              enumerate(as_list(d.get("comments"), "comments")))}
+
+
+def parse_identification(raw: Any, what: str = "identification") -> Identification:
+    d = as_dict(raw, what)
+    return identification_of(d, what, parse_user(d.get("user"), f"{what}.user"),
+                             parse_taxon(d.get("taxon"), f"{what}.taxon"),
+                             hidden=opt_bool(d.get("hidden"), f"{what}.hidden"))
 
 
 def parse_comment(raw: Any, what: str = "comment") -> Comment:
     d = as_dict(raw, what)
-    return Comment(
-        id=req_int(d.get("id"), f"{what}.id"),
-        user=parse_user(d.get("user"), f"{what}.user"),
-        body=opt_str(d.get("body"), f"{what}.body") or "",
-        created_at=opt_time(d.get("created_at")),
-        hidden=opt_bool(d.get("hidden"), f"{what}.hidden"),
-    )
+    return comment_of(d, what, parse_user(d.get("user"), f"{what}.user"))
 
 
 def parse_photos(d: Mapping[str, Any]) -> tuple[Photo, ...]:
@@ -279,10 +297,7 @@ def parse_observation(raw: Any) -> Observation:
         iconic_taxon_name=(taxon.iconic_taxon_name if taxon else None) or top_iconic,
         captive=opt_bool(d.get("captive"), "captive"),
         quality_grade=opt_str(d.get("quality_grade"), "quality_grade"),
-        identifications=tuple(parse_identification(x, f"identifications[{i}]")
-                              for i, x in enumerate(as_list(d.get("identifications"), "identifications"))),
-        comments=tuple(parse_comment(x, f"comments[{i}]")
-                       for i, x in enumerate(as_list(d.get("comments"), "comments"))),
+        **parse_discussion(d, parse_identification, parse_comment),
         tags=tuple(req_str(t, "tags") for t in as_list(d.get("tags"), "tags")),
         field_values=parse_field_values(d.get("ofvs")),
         annotations=parse_annotations(d.get("annotations")),

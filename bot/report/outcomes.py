@@ -15,8 +15,9 @@ from bot.config import Config
 from bot.domain import Observation, Outcome, Taxon, utcnow
 from bot.errors import PlatformError
 from bot.platforms.base import Platform
-from bot.store.audit import NewOutcome, Trackable, record_outcomes, select_trackable
+from bot.store.audit import Trackable, record_outcomes, select_trackable
 from bot.store.db import Store
+from bot.store.values import NewOutcome
 
 log = logging.getLogger(__name__)
 

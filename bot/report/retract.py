@@ -12,13 +12,13 @@ import logging
 from dataclasses import dataclass
 
 from bot.config import Config
-from bot.domain import DecisionStatus, PostStatus, WithdrawalStatus, utcnow
+from bot.domain import WithdrawalStatus
 from bot.errors import AuthError, PlatformError
 from bot.platforms.base import Platform
-from bot.store.audit import current_posted_identifications, withdraw_row
+from bot.store.audit import current_posted_identifications
 from bot.store.db import Store
-from bot.store.models import DecisionRow, PostRow, ReviewActionRow
-from bot.store.withdrawals import mark_retracted
+from bot.store.posting import get_post
+from bot.store.withdrawals import complete_withdrawal, mark_retracted, open_withdraw_intent
 
 log = logging.getLogger(__name__)
 
@@ -47,38 +47,17 @@ def _already_withdrawn(platform: Platform, observation_id: int, remote_id: int) 
 def _open_intent(store: Store, post_id: int, user_login: str) -> tuple[int, bool]:
     """Writes (or finds) the withdraw intent; returns its id and whether it was left open before."""
     with store.session() as s:
-        post = s.get(PostRow, post_id)
-        if post is None:
-            raise PlatformError(f"post {post_id} is not in the ledger")
-        row = withdraw_row(s, post)
-        if row is not None:
-            reconcile = row.status == PostStatus.INTENT
-            row.status, row.attempts = PostStatus.INTENT, row.attempts + 1
-            return row.id, reconcile
-        row = PostRow(decision_id=post.decision_id, observation_id=post.observation_id,
-                      model_version=post.model_version, action="withdraw", kind=post.kind,
-                      taxon_id=post.taxon_id, body="", user_login=user_login, mode=post.mode,
-                      status=PostStatus.INTENT, remote_id=post.remote_id, attempts=1, created_at=utcnow())
-        s.add(row)
-        s.flush()
-        return row.id, False
+        opened = open_withdraw_intent(s, post_id, user_login)
+    if opened is None:
+        raise PlatformError(f"post {post_id} is not in the ledger")
+    return opened
 
 
 def _complete(store: Store, row_id: int, error: str | None, user_login: str) -> None:
     with store.session() as s:
-        row = s.get(PostRow, row_id)
-        if row is None:  # written by _open_intent moments ago; only a hand-edited database loses it
-            raise PlatformError(f"withdraw intent {row_id} is not in the ledger")
-        row.completed_at = utcnow()
-        if error is not None:
-            row.status, row.error = PostStatus.FAILED, error
-            return
-        row.status, row.error = PostStatus.POSTED, None
-        decision = s.get(DecisionRow, row.decision_id)
-        if decision is not None:
-            decision.status = DecisionStatus.WITHDRAWN
-        s.add(ReviewActionRow(decision_id=row.decision_id, action="withdraw", moderator=user_login,
-                              reason=f"retract model version {row.model_version}", at=utcnow()))
+        found = complete_withdrawal(s, row_id, error, user_login)
+    if not found:  # written by _open_intent moments ago; only a hand-edited database loses it
+        raise PlatformError(f"withdraw intent {row_id} is not in the ledger")
 
 
 def withdraw_post(store: Store, platform: Platform, *, post_id: int, token: str, user_login: str) -> WithdrawalStatus:
@@ -87,10 +66,10 @@ def withdraw_post(store: Store, platform: Platform, *, post_id: int, token: str,
     Also the entry point for the review UI, where each withdrawal is approved like a post.
     """
     with store.session() as s:
-        post = s.get(PostRow, post_id)
-        if post is None or post.remote_id is None:
-            raise PlatformError(f"post {post_id} has no posted identification to withdraw")
-        observation_id, remote_id = post.observation_id, post.remote_id
+        post = get_post(s, post_id)
+    if post is None or post.remote_id is None:
+        raise PlatformError(f"post {post_id} has no posted identification to withdraw")
+    observation_id, remote_id = post.observation_id, post.remote_id
     row_id, reconcile = _open_intent(store, post_id, user_login)
     try:
         if not (reconcile and _already_withdrawn(platform, observation_id, remote_id)):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.domain import PROPOSAL_KINDS, DecisionStatus, Outcome, PostStatus
 from bot.store.models import DecisionRow, ObservationRow, OutcomeRow, PhotoRow, PostRow, PredictionRow, ReviewActionRow
+from bot.store.values import NewOutcome, OutcomeValue, PostValue, value_of
 
 OUTCOMES = tuple(Outcome)
 CUTOFFS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
@@ -65,16 +66,6 @@ class Trackable:
     dry_run: bool
     post_kind: str | None  # identification, comment; None for dry-run decisions
     remote_id: int | None
-
-
-@dataclass(frozen=True)
-class NewOutcome:
-    decision_id: int
-    checked_at: datetime
-    community_taxon_id: int | None
-    observation_taxon_id: int | None
-    post_state: str
-    outcome: str
 
 
 def _posted_subquery() -> Any:
@@ -353,7 +344,7 @@ def iter_suggestions(session: Session, f: Filters, source: str,
 # --- withdrawal -------------------------------------------------------------------------------
 
 
-def current_posted_identifications(session: Session, model_version: str) -> list[PostRow]:
+def current_posted_identifications(session: Session, model_version: str) -> list[PostValue]:
     """Identifications of a model version that were posted and not yet withdrawn by us."""
     withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == PostStatus.POSTED)
     stmt = (
@@ -363,14 +354,13 @@ def current_posted_identifications(session: Session, model_version: str) -> list
                PostRow.decision_id.not_in(withdrawn))
         .order_by(PostRow.id)
     )
-    return list(session.scalars(stmt))
+    return [value_of(PostValue, row) for row in session.scalars(stmt)]
 
 
-def withdraw_row(session: Session, post: PostRow) -> PostRow | None:
-    """The withdraw ledger row for a post, if one was written."""
-    stmt = select(PostRow).where(PostRow.observation_id == post.observation_id,
-                                 PostRow.model_version == post.model_version, PostRow.action == "withdraw")
-    return session.scalars(stmt).first()
+def latest_outcomes(session: Session) -> dict[int, OutcomeValue]:
+    """The latest outcome check of each tracked decision, by decision id."""
+    rows = session.scalars(select(OutcomeRow).where(OutcomeRow.latest.is_(True)))
+    return {r.decision_id: value_of(OutcomeValue, r) for r in rows}
 
 
 # --- live calibration -------------------------------------------------------------------------

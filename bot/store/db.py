@@ -111,7 +111,7 @@ class Store:
         if migrate:
             upgrade(database)
         self.engine = make_engine(database)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

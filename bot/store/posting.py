@@ -45,6 +45,14 @@ def find_post(s: Session, observation_id: int, model_version: str, action: str =
         PostRow.action == action)))
 
 
+def list_posts(s: Session, action: str | None = None) -> list[PostValue]:
+    """The ledger in the order it was written (every row, or those of one action: post, withdraw)."""
+    stmt = select(PostRow).order_by(PostRow.id)
+    if action is not None:
+        stmt = stmt.where(PostRow.action == action)
+    return [value_of(PostValue, row) for row in s.scalars(stmt)]
+
+
 INTENT_LEASE = timedelta(minutes=15)  # longer than any one send can take (rate-limit waits, retries, timeouts)
 
 

@@ -239,6 +239,14 @@ def record_action(
     return value_of(ReviewActionValue, row)
 
 
+def list_review_actions(s: Session, action: str | None = None) -> list[ReviewActionValue]:
+    """Every review action in the order it was taken (or those of one kind: approve, reject, withdraw...)."""
+    stmt = select(ReviewActionRow).order_by(ReviewActionRow.id)
+    if action is not None:
+        stmt = stmt.where(ReviewActionRow.action == action)
+    return [value_of(ReviewActionValue, row) for row in s.scalars(stmt)]
+
+
 def recent_actions(s: Session, limit: int = 100) -> list[HistoryEntry]:
     """The latest review actions, newest first, with the decision and its post (if any)."""
     rows = list(s.scalars(select(ReviewActionRow).order_by(ReviewActionRow.at.desc(), ReviewActionRow.id.desc())

@@ -122,3 +122,23 @@ class PostValue:
     completed_at: datetime | None
     owner: str | None
     claimed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewOutcome:
+    """One audit check of a suggestion, before it is recorded."""
+
+    decision_id: int
+    checked_at: datetime
+    community_taxon_id: int | None
+    observation_taxon_id: int | None
+    post_state: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class OutcomeValue(NewOutcome):
+    """A recorded check: its row id and whether it is the decision's latest."""
+
+    id: int = 0
+    latest: bool = True

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store.db import Store
-from bot.store.models import DecisionRow, ObservationRow, PhotoRow, PredictionRow, ReviewActionRow
+from bot.store.models import DecisionRow, ObservationRow, PhotoRow, PredictionRow
 from bot.store.review import (
     ActionConflict,
     QueueFilter,
     list_queue,
+    list_review_actions,
     queue_counts,
     recent_actions,
     record_action,
@@ -102,7 +103,7 @@ def test_an_action_moves_the_status_once_and_is_logged(db: Store) -> None:
         record_action(s, did, "approve", "other")
     with db.session() as s:
         assert s.scalars(select(DecisionRow.status).where(DecisionRow.id == did)).one() == "rejected"
-        actions = s.scalars(select(ReviewActionRow)).all()
+        actions = list_review_actions(s)
         history = recent_actions(s)
     assert [(a.action, a.moderator, a.reason) for a in actions] == [("reject", "mod", "wrong genus")]
     assert history[0].observation_uri == "https://x.test/observations/501"
