@@ -42,3 +42,12 @@ class AuthError(PlatformError):
 
 class BudgetExhausted(PlatformError):
     """The day's (or hour's) request or media budget is spent; work resumes when it refills."""
+
+
+class PhotoRefused(PlantBotError):
+    """A photo URL we will not fetch (scheme, host, address, too many redirects); the message says which rule."""
+
+
+class PhotoHostError(PlatformError):
+    """A photo host's answer we could not use: no connection, an HTTP error status (in `status`, with
+    `retry_after` when the host sent one), a broken or stalled download."""

@@ -4,7 +4,9 @@ Photo URLs come from JSON written by strangers, so each one (and each redirect h
 any connection: https on an allowed host only (plain http only for loopback), and a host resolving to
 a private, link-local or reserved address is refused.  Bytes are capped while streaming, the media
 budget (iNaturalist's 5 GB/h, 24 GB/day) is counted from bytes actually received, and content is
-judged by decoding (bot.imaging), never by extension or Content-Type.
+judged by decoding (bot.imaging), never by extension or Content-Type.  The HTTP itself (redirect hops,
+address pinning, reading, transport errors) is `bot.platforms.photo_host`'s: this module decides what
+may be fetched and what the bytes are worth.
 """
 
 from __future__ import annotations
@@ -19,24 +21,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import PIL.Image
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
 
 from bot import urls
-from bot.config import Config, user_agent
+from bot.config import Config
 from bot.domain import Observation, Photo, PhotoStatus
-from bot.errors import BudgetExhausted
+from bot.errors import BudgetExhausted, PhotoHostError, PhotoRefused
 from bot.imaging import ImageDecodeError, decode_image
+from bot.platforms.photo_host import PhotoHost
 
 log = logging.getLogger(__name__)
 
-MAX_REDIRECTS = 5
-CHUNK = 64 * 1024
 SIZE_WORDS = ("square", "thumb", "small", "medium", "large", "original")
 _SHAPE = re.compile(r"^(?P<head>.*/photos/\d+/)(?P<word>[a-z]+)(?P<ext>\.(?:jpe?g|png|gif|webp))$", re.IGNORECASE)
 
@@ -50,10 +48,6 @@ class PhotoResult:
     nbytes: int
     error: str | None
     url: str  # the URL actually requested (after the size rewrite)
-
-
-class Refused(Exception):
-    """A URL we will not fetch (scheme, host or address); the message says which rule."""
 
 
 def rewrite_size(url: str, size: str) -> str:
@@ -79,14 +73,14 @@ def _public(address: str) -> bool:
 
 
 def check_url(url: str, allowed_hosts: Sequence[str], resolver: Callable[[str], list[str]]) -> list[str]:
-    """Raise Refused unless `url` may be fetched; runs before every connection, redirects included.
+    """Raise PhotoRefused unless `url` may be fetched; runs before every connection, redirects included.
 
     Returns the checked addresses, so the connection can be pinned to them (no second DNS answer).
     An empty list means loopback or a literal address: nothing to pin.
     """
     problem = urls.host_allowed(url, allowed_hosts)
     if problem is not None:
-        raise Refused(problem)
+        raise PhotoRefused(problem)
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     if urls.is_loopback_host(host):
         return []  # the simulator and local mirrors: an explicit, allowed loopback host
@@ -97,12 +91,12 @@ def check_url(url: str, allowed_hosts: Sequence[str], resolver: Callable[[str], 
         try:
             addresses = resolver(host)
         except OSError as exc:
-            raise Refused(f"cannot resolve {host}: {exc}") from None
+            raise PhotoRefused(f"cannot resolve {host}: {exc}") from None
     if not addresses:
-        raise Refused(f"{host} resolves to no address")
+        raise PhotoRefused(f"{host} resolves to no address")
     bad = [a for a in addresses if not _public(a)]
     if bad:
-        raise Refused(f"{host} resolves to a non-public address ({bad[0]})")
+        raise PhotoRefused(f"{host} resolves to a non-public address ({bad[0]})")
     return [] if addresses == [host] else addresses
 
 
@@ -176,69 +170,47 @@ class MediaBudget:
 # --- downloading ----------------------------------------------------------------------------------------
 
 
-class PinnedAdapter(HTTPAdapter):
-    """Connects to the address the SSRF guard checked, never to a second DNS answer (no DNS rebinding).
+class TooLarge(ValueError):
+    """More bytes than `[photos] max_bytes`, declared or received (`received`: what arrived before we stopped)."""
 
-    The URL keeps its host name, so the Host header, TLS SNI and certificate checks still use it; only
-    the TCP connection goes to the pinned address.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.pins: dict[str, str] = {}  # host name -> a checked address
-
-    def pin(self, host: str, address: str) -> None:
-        self.pins[host.lower().rstrip(".")] = address
-
-    def _pinned(self, url: str) -> tuple[str, str] | None:
-        host = (urlsplit(url).hostname or "").lower().rstrip(".")
-        address = self.pins.get(host)
-        return (host, address) if address else None
-
-    def build_connection_pool_key_attributes(  # type: ignore[override]
-            self, request: requests.PreparedRequest, verify: bool | str,
-            cert: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        base_params, base_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        host_params: dict[str, Any] = dict(base_params)
-        pool_kwargs: dict[str, Any] = dict(base_kwargs)
-        pinned = self._pinned(str(request.url))
-        if pinned is not None:
-            host, address = pinned
-            host_params = {**host_params, "host": address}
-            if host_params.get("scheme") == "https":
-                pool_kwargs = {**pool_kwargs, "server_hostname": host, "assert_hostname": host}
-        return host_params, pool_kwargs
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        if self._pinned(str(request.url)) is not None and "Host" not in request.headers:
-            request.headers["Host"] = urlsplit(str(request.url)).netloc.rpartition("@")[2]
-        return super().send(request, *args, **kwargs)
+    def __init__(self, message: str, received: int = 0) -> None:
+        super().__init__(message)
+        self.received = received
 
 
-def photo_session(cfg: Config) -> requests.Session:
-    """A plain requests session (never pyinaturalist's cache) with PlantBot's User-Agent."""
-    s = requests.Session()
-    s.trust_env = False  # no proxies from the environment: the checked host is the host we connect to
-    s.headers["User-Agent"] = user_agent(cfg.platform)
-    adapter = PinnedAdapter(pool_connections=4, pool_maxsize=max(4, cfg.photos.parallel), max_retries=0)
-    s.mount("https://", adapter)
-    s.mount("http://", adapter)
-    return s
-
-
-class _TooLarge(Exception):
-    pass
+def fetch_photo_bytes(host: PhotoHost, url: str, cfg: Config, resolver: Callable[[str], list[str]],
+                      budget: MediaBudget | None = None) -> bytes:
+    """The photo at `url`, each hop checked by the SSRF guard and the media budget, capped at
+    `[photos] max_bytes` while streaming (TooLarge); every byte received counts against the budget.
+    Raises PhotoRefused, TooLarge, BudgetExhausted or PhotoHostError (and ValueError for a URL that
+    does not parse)."""
+    limit = cfg.photos.max_bytes
+    hosts = cfg.allowed_photo_hosts
+    with host.open(url, lambda u: check_url(u, hosts, resolver), budget.check if budget else None) as resp:
+        if resp.declared_length is not None and resp.declared_length > limit:
+            raise TooLarge(f"{resp.declared_length:,} bytes declared, over the limit of {limit:,}")
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in resp.chunks():
+                total += len(chunk)
+                if total > limit:
+                    raise TooLarge(f"more than {limit:,} bytes, over the limit", total)
+                chunks.append(chunk)
+        finally:
+            if budget is not None:
+                budget.record(total)
+    return b"".join(chunks)
 
 
 class _Fetcher:
-    def __init__(self, cfg: Config, session: requests.Session, resolver: Callable[[str], list[str]],
+    def __init__(self, cfg: Config, host: PhotoHost, resolver: Callable[[str], list[str]],
                  budget: MediaBudget | None, decode_size: int | None) -> None:
         self.cfg = cfg
-        self.session = session
+        self.host = host
         self.resolver = resolver
         self.budget = budget
         self.decode_size = decode_size
-        self.hosts = cfg.allowed_photo_hosts
 
     def __call__(self, job: tuple[int, Photo]) -> PhotoResult:
         obs_id, photo = job
@@ -255,72 +227,20 @@ class _Fetcher:
             return PhotoResult(obs_id, photo, status, image, nbytes, error, url)
 
         try:
-            data = self._download(url)
-        except (Refused, ValueError) as exc:  # ValueError: a redirect to a URL that does not parse
+            data = fetch_photo_bytes(self.host, url, self.cfg, self.resolver, self.budget)
+        except TooLarge as exc:
+            return result(PhotoStatus.TOO_LARGE, str(exc), exc.received)
+        except (PhotoRefused, ValueError) as exc:  # ValueError: a redirect to a URL that does not parse
             return result(PhotoStatus.REFUSED, str(exc))
         except BudgetExhausted as exc:  # not the photo's fault: the cycle leaves it for later
             return result(PhotoStatus.BUDGET, str(exc))
-        except _TooLarge as exc:
-            return result(PhotoStatus.TOO_LARGE, str(exc.args[0]), int(exc.args[1]) if len(exc.args) > 1 else 0)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _HttpStatus) as exc:
-            return result(PhotoStatus.FAILED, _one_line(exc))
+        except PhotoHostError as exc:
+            return result(PhotoStatus.FAILED, str(exc))
         try:
             image = decode_image(data, self.cfg.photos.max_pixels, self.decode_size)
         except ImageDecodeError as exc:
             return result(PhotoStatus(exc.kind), str(exc), len(data))
         return result(PhotoStatus.OK, None, len(data), image)
-
-    def _download(self, url: str) -> bytes:
-        current = url
-        for _hop in range(MAX_REDIRECTS + 1):
-            addresses = check_url(current, self.hosts, self.resolver)
-            adapter = self.session.get_adapter(current)
-            if addresses and isinstance(adapter, PinnedAdapter):
-                adapter.pin(urlsplit(current).hostname or "", addresses[0])
-            if self.budget is not None:
-                self.budget.check()
-            timeout = self.cfg.photos.timeout_seconds
-            resp = self.session.get(current, stream=True, allow_redirects=False, timeout=(min(5.0, timeout), timeout))
-            with resp:
-                if resp.is_redirect:
-                    location = resp.headers.get("Location", "")
-                    current = urljoin(current, location)
-                    continue
-                if resp.status_code != 200:
-                    raise _HttpStatus(f"HTTP {resp.status_code} from {urlsplit(current).hostname}")
-                return self._read(resp)
-        raise Refused(f"more than {MAX_REDIRECTS} redirects")
-
-    def _read(self, resp: requests.Response) -> bytes:
-        limit = self.cfg.photos.max_bytes
-        declared = resp.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise _TooLarge(f"{int(declared):,} bytes declared, over the limit of {limit:,}", 0)
-        deadline = time.monotonic() + self.cfg.photos.timeout_seconds
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            # read1 returns whatever has arrived, so a server dripping bytes still meets the deadline
-            while chunk := resp.raw.read1(CHUNK, decode_content=True):
-                total += len(chunk)
-                if total > limit:
-                    raise _TooLarge(f"more than {limit:,} bytes, over the limit", total)
-                if time.monotonic() > deadline:
-                    raise _HttpStatus(f"download took longer than {self.cfg.photos.timeout_seconds:g} s")
-                chunks.append(chunk)
-        finally:
-            if self.budget is not None:
-                self.budget.record(total)
-        return b"".join(chunks)
-
-
-class _HttpStatus(Exception):
-    pass
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300] if not isinstance(exc, _HttpStatus) else text
 
 
 def photo_jobs(observations: Sequence[Observation], cfg: Config) -> list[tuple[int, Photo]]:
@@ -329,20 +249,19 @@ def photo_jobs(observations: Sequence[Observation], cfg: Config) -> list[tuple[i
             for p in sorted(o.photos, key=lambda p: p.position)[: cfg.photos.max_photos_per_observation]]
 
 
-def make_fetcher(cfg: Config, session: requests.Session, *, decode_size: int | None = None,
+def make_fetcher(cfg: Config, host: PhotoHost, *, decode_size: int | None = None,
                  resolver: Callable[[str], list[str]] | None = None,
                  media_budget: MediaBudget | None = None) -> Callable[[tuple[int, Photo]], PhotoResult]:
     """One photo job to its PhotoResult (never raises for the photo's own faults); thread-safe."""
-    return _Fetcher(cfg, session, resolver or _default_resolver, media_budget, decode_size)
+    return _Fetcher(cfg, host, resolver or _default_resolver, media_budget, decode_size)
 
 
 def download_photos(observations: Sequence[Observation], cfg: Config, *, decode_size: int | None = None,
-                    session: requests.Session | None = None, resolver: Callable[[str], list[str]] | None = None,
+                    host: PhotoHost | None = None, resolver: Callable[[str], list[str]] | None = None,
                     media_budget: MediaBudget | None = None) -> dict[int, list[PhotoResult]]:
     """Every photo of each observation (up to the configured maximum), by observation id, in position order."""
     jobs = photo_jobs(observations, cfg)
-    own = session is None
-    http = session if session is not None else photo_session(cfg)
+    http = host if host is not None else PhotoHost(cfg)
     fetch = make_fetcher(cfg, http, decode_size=decode_size, resolver=resolver, media_budget=media_budget)
     try:
         if cfg.photos.parallel <= 1 or len(jobs) <= 1:
@@ -351,7 +270,7 @@ def download_photos(observations: Sequence[Observation], cfg: Config, *, decode_
             with ThreadPoolExecutor(max_workers=cfg.photos.parallel, thread_name_prefix="photo") as pool:
                 results = list(pool.map(fetch, jobs))
     finally:
-        if own:
+        if host is None:
             http.close()
     out: dict[int, list[PhotoResult]] = {o.id: [] for o in observations}
     for r in results:

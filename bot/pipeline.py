@@ -24,11 +24,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import requests
 
 from bot import photos as photo_stage
 from bot.config import Config
 from bot.domain import Observation, ObservationPrediction, Photo, PhotoStatus
+from bot.platforms.photo_host import PhotoHost
 
 if TYPE_CHECKING:
     from bot.classifier import Classifier
@@ -119,15 +119,14 @@ class _Averages:
 
 
 def stream_classify(observations: Sequence[Observation], cfg: Config, classifier: Classifier, *,
-                    media_budget: photo_stage.MediaBudget | None = None, session: requests.Session | None = None,
+                    media_budget: photo_stage.MediaBudget | None = None, host: PhotoHost | None = None,
                     resolver: Callable[[str], list[str]] | None = None) -> StreamResult:
     """Downloads every photo of `observations` while classifying those already in (see the module doc)."""
     jobs = photo_stage.photo_jobs(observations, cfg)
     per_batch = max(1, classifier.batch_size // classifier.crops)
     out: queue.Queue[_Item | BaseException] = queue.Queue(maxsize=QUEUE_BATCHES * per_batch)
     stop = threading.Event()
-    own = session is None
-    http = session if session is not None else photo_stage.photo_session(cfg)
+    http = host if host is not None else PhotoHost(cfg)
     fetch = photo_stage.make_fetcher(cfg, http, decode_size=classifier.bundle.resize_size, resolver=resolver,
                                      media_budget=media_budget)
     pool = ThreadPoolExecutor(max_workers=max(1, min(cfg.photos.parallel, len(jobs) or 1)),
@@ -140,7 +139,7 @@ def stream_classify(observations: Sequence[Observation], cfg: Config, classifier
     finally:
         stop.set()  # on an error: producers stop waiting for room and skip the jobs not started
         pool.shutdown(wait=True, cancel_futures=True)
-        if own:
+        if host is None:
             http.close()
 
 

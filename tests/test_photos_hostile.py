@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from bot.photos import PinnedAdapter, Refused, check_url, download_photos
+from bot.errors import PhotoRefused
+from bot.photos import check_url, download_photos
+from bot.platforms.photo_host import PinnedAdapter
 from bot.sim.server import SimServer
 from tests.platforms.conftest import make_world
 from tests.test_photos import Files, config, no_dns, noisy_jpeg, obs
@@ -26,10 +28,10 @@ def test_the_allowed_host_check_counts_the_port() -> None:
     assert check_url("https://static.inaturalist.org:443/photos/1/medium.jpg", hosts, public)
     for url in ("https://static.inaturalist.org:8443/photos/1/medium.jpg",
                 "https://static.inaturalist.org:22/photos/1/medium.jpg"):
-        with pytest.raises(Refused, match="port"):
+        with pytest.raises(PhotoRefused, match="port"):
             check_url(url, hosts, public)
     assert check_url("https://static.inaturalist.org:8443/x.jpg", ["static.inaturalist.org:8443"], public)
-    with pytest.raises(Refused):
+    with pytest.raises(PhotoRefused):
         check_url("https://user:pw@static.inaturalist.org/x.jpg", hosts, public)
 
 

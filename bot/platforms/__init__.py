@@ -1,4 +1,4 @@
-"""Platform adapters: the only code that talks HTTP to iNaturalist or its forks."""
+"""Platform adapters: the only code that talks HTTP to iNaturalist or its forks (photo hosts: `photo_host`)."""
 
 from __future__ import annotations
 

@@ -28,16 +28,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urljoin
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot import photos
 from bot.config import Config
 from bot.domain import Label, Observation, Taxon
-from bot.errors import BudgetExhausted, PlantBotError, PlatformError, UsageError
+from bot.errors import BudgetExhausted, PhotoRefused, PlantBotError, PlatformError, UsageError
 from bot.imaging import ImageDecodeError, decode_image
 from bot.platforms.base import ObservationPage
+from bot.platforms.photo_host import PhotoHost
 from bot.training.dataset import DatasetSummary, ManifestRow, split_groups, write_split
 
 log = logging.getLogger(__name__)
@@ -113,32 +113,14 @@ def habit_photo_ids(obs: Observation, field_name: str | None, annotation: tuple[
 def photo_fetcher(cfg: Config) -> Fetch:
     """Photo bytes through bot.photos' guards: allowed hosts only (each redirect hop checked), the
     byte cap, the timeout and the media budget (BudgetExhausted stops the run; the next one resumes)."""
-    session = photos.photo_session(cfg)
+    host = PhotoHost(cfg)
     budget = photos.MediaBudget.from_config(cfg)
-    limit, timeout = cfg.photos.max_bytes, cfg.photos.timeout_seconds
 
-    def resolve(host: str) -> list[str]:
-        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+    def resolve(host_name: str) -> list[str]:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host_name, None)})
 
     def fetch(url: str) -> bytes:
-        for _hop in range(photos.MAX_REDIRECTS + 1):
-            photos.check_url(url, cfg.allowed_photo_hosts, resolve)
-            budget.check()
-            with session.get(url, stream=True, allow_redirects=False, timeout=timeout) as resp:
-                if resp.is_redirect:
-                    url = urljoin(url, resp.headers.get("Location", ""))
-                    continue
-                resp.raise_for_status()
-                data = bytearray()
-                try:
-                    for chunk in resp.iter_content(photos.CHUNK):
-                        data += chunk
-                        if len(data) > limit:
-                            raise ValueError(f"photo larger than {limit:,} bytes")
-                finally:
-                    budget.record(len(data))
-                return bytes(data)
-        raise ValueError(f"more than {photos.MAX_REDIRECTS} redirects")
+        return photos.fetch_photo_bytes(host, url, cfg, resolve, budget)
 
     return fetch
 
@@ -295,7 +277,7 @@ def _download(state: _State, fetch: Fetch, todo: list[tuple[int, str]], size: st
             decode_image(data)  # never keep a file the trainer cannot read
         except BudgetExhausted:
             raise
-        except (OSError, ImageDecodeError, ValueError, PlatformError, photos.Refused) as exc:
+        except (OSError, ImageDecodeError, ValueError, PlatformError, PhotoRefused) as exc:
             failed += 1
             state.log_failure(pid, url, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             log.warning("photo %d (%s) failed: %s", pid, url, exc)

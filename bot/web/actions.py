@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import requests
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
@@ -20,7 +19,7 @@ from werkzeug.wrappers import Response
 from bot.domain import DecisionStatus, PostResult
 from bot.errors import PlantBotError
 from bot.post import post_decision
-from bot.store.models import DecisionRow
+from bot.store.posting import get_decision
 from bot.store.review import ACTIONABLE, ActionConflict, get_card, record_action, requeue
 from bot.store.values import DecisionValue
 from bot.texts import render_body, render_text
@@ -68,7 +67,7 @@ def _taxon_name(taxon_id: int, decision_id: int) -> tuple[str | None, str | None
         return known[taxon_id], None
     try:
         taxon = ctx.platform().get_taxon(taxon_id)
-    except (PlantBotError, requests.RequestException) as exc:
+    except PlantBotError as exc:
         return None, _("Could not check taxon %(id)s on the platform: %(error)s", id=taxon_id, error=str(exc))
     if taxon is None:
         return None, _("Taxon %(id)s does not exist on the platform.", id=taxon_id)
@@ -156,7 +155,7 @@ def search_taxa() -> Response:
         return jsonify({"ok": True, "results": []})
     try:
         taxa = web_context().platform().autocomplete_taxa(text, SEARCH_LIMIT)
-    except (PlantBotError, requests.RequestException) as exc:
+    except PlantBotError as exc:
         resp = jsonify({"ok": False, "message": _("The taxon search failed: %(error)s", error=str(exc))})
         resp.status_code = 502
         return resp
@@ -186,7 +185,7 @@ def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id
         with ctx.store.session() as s:
             record_action(s, decision_id, action, mod.login, edited_taxon_id=taxon_id,
                           edited_taxon_name=taxon_name, edited_text=text)
-            kind = s.get(DecisionRow, decision_id).kind  # type: ignore[union-attr]
+            kind = get_decision(s, decision_id).kind  # type: ignore[union-attr]
     except ActionConflict as exc:
         log.info("proposal %d: %s", decision_id, exc)
         return _answer(decision_id, False, _conflict(decision_id), state="conflict", code=409)
@@ -196,7 +195,7 @@ def _approve(decision_id: int, action: str, *, text: str | None = None, taxon_id
         with ctx.post_lock:
             outcome = post_decision(ctx.store, ctx.platform(), decision_id, token=mod.token, user_login=mod.login,
                                     mode=ctx.mode.for_moderator, cfg=ctx.cfg, text=post_text or text, taxon_id=taxon_id)
-    except (PlantBotError, requests.RequestException) as exc:
+    except PlantBotError as exc:
         log.warning("posting proposal %d failed: %s", decision_id, exc)
         _requeue(decision_id)
         return _answer(decision_id, False, _("Proposal %(id)d was not posted: %(error)s. It is back in the "

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import requests
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -89,7 +88,7 @@ class Lineages:
             return None
         try:
             taxon = platform.get_taxon(taxon_id)
-        except (PlantBotError, requests.RequestException) as exc:
+        except PlantBotError as exc:
             log.info("no lineage for taxon %s: %s", taxon_id, exc)
             return None
         if taxon is None:
@@ -111,7 +110,7 @@ def refresh_context(store: Store, platform: Platform, observation_ids: Sequence[
         return None
     try:
         fresh = platform.get_observations(list(observation_ids))
-    except (PlantBotError, requests.RequestException) as exc:
+    except PlantBotError as exc:
         log.warning("could not refresh %d observations: %s", len(observation_ids), exc)
         return _("Could not re-read the observations from the platform (%(error)s); showing what was stored.",
                  error=str(exc))
