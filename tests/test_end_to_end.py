@@ -77,6 +77,11 @@ def proto_jpeg(seed: int) -> bytes:
     return buf.getvalue()
 
 
+# Enough observations for several listing pages of PER_PAGE (the cursor must carry over pages), few
+# enough that the cycle's inference stays a few seconds.
+N_OBSERVATIONS, PER_PAGE = 94, 30
+
+
 def build_world(protos_bytes: list[bytes]) -> tuple[World, dict[int, tuple[str, int | None]], dict[str, int]]:
     world = plant_world(SPECIES, GENERA, FAMILIES)
     world.taxa[1] = SimTaxon(1, "Animalia", "kingdom", None, "Animalia")
@@ -86,9 +91,9 @@ def build_world(protos_bytes: list[bytes]) -> tuple[World, dict[int, tuple[str, 
     photo_id = 5000
     expected: dict[int, tuple[str, int | None]] = {}
     special: dict[str, int] = {}
-    for i in range(470):
+    for i in range(N_OBSERVATIONS):
         oid = 1000 + i
-        if i % 47 == 5:  # ten non-plants: never listed by a plant query
+        if i % 47 == 5:  # two non-plants: never listed by a plant query
             world.photos[photo_id] = protos_bytes[0]
             world.observations[oid] = SimObservation(oid, 1, [photo_id], taxon_id=47158)
             photo_id += 1
@@ -102,7 +107,7 @@ def build_world(protos_bytes: list[bytes]) -> tuple[World, dict[int, tuple[str, 
         world.observations[oid] = SimObservation(oid, 1, ids, taxon_id=47126)
         expected[oid] = PROTOS[k].expect
     # Two photos of different species: the average of the two vectors.
-    mixed = 1000 + 470
+    mixed = 1000 + N_OBSERVATIONS
     world.photos[photo_id], world.photos[photo_id + 1] = protos_bytes[0], protos_bytes[3]
     world.observations[mixed] = SimObservation(mixed, 1, [photo_id, photo_id + 1], taxon_id=47126)
     special["mixed"] = mixed
@@ -133,7 +138,8 @@ def community(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     with SimServer(world) as sim:
         # dtype float32: stored probabilities are checked to 1e-4 below; bfloat16 moves them by ~1e-3
         config = write_sim_config(tmp / "config.toml", api_url=sim.api_url, site_url=sim.url, state=tmp, sections={
-            "platform": {"flavor": flavor, "requests_per_second": 50.0, "requests_per_minute": 3000},
+            "platform": {"flavor": flavor, "requests_per_second": 50.0, "requests_per_minute": 3000,
+                         "per_page": PER_PAGE},
             "model": {"path": bundle.path, "batch_size": 32, "dtype": "float32"}, "decision": {"cutoff": 0.30},
             "posting": {"mode": "review"}})
         yield sim, config, expected, special, tmp, flavor
@@ -158,7 +164,7 @@ def test_dry_run_cycle_decides_every_plant_observation_as_expected(community) ->
         listing = [r for r in sim.requests if r.path == "/observations.json"]
         assert all(r.query.get("iconic_taxa[]") == ["Plantae"] and r.query.get("has[]") == ["photos"]
                    for r in listing)
-    assert len(listing) >= 3  # 471 observations over pages of 200
+    assert len(listing) >= 3  # some 95 plant observations over pages of 30
     assert sim.writes == []
 
     store = Store(tmp / "plantbot.sqlite3")
