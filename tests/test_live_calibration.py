@@ -21,6 +21,7 @@ from bot.config import load_config
 from bot.report.build import build_report
 from bot.store.db import Store
 from bot.store.models import DecisionRow, ObservationRow, OutcomeRow
+from tests.conftest import copy_migrated
 
 T0 = datetime(2026, 6, 1, 12, 0)
 SPECIES = [(.95, "confirmed"), (.90, "confirmed"), (.85, "refined"), (.80, "confirmed"), (.75, "contradicted"),
@@ -48,8 +49,8 @@ def seed(store: Store) -> None:
 
 
 @pytest.fixture()
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = Store(tmp_path / "live.sqlite3")
+def store(tmp_path: Path, migrated_template: Path):  # type: ignore[no-untyped-def]
+    s = Store(copy_migrated(migrated_template, tmp_path / "live.sqlite3"), migrate=False)
     seed(s)
     yield s
     s.close()

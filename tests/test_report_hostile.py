@@ -16,6 +16,7 @@ from bot.report.build import build_report
 from bot.store.db import Store
 from bot.store.models import ObservationRow
 from tests.audit_helpers import seed
+from tests.conftest import copy_migrated
 
 HOSTILE = {
     101: "javascript:alert(document.domain)",
@@ -28,8 +29,8 @@ HOSTILE = {
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "report.sqlite3")
+def store(tmp_path: Path, migrated_template: Path) -> Iterator[Store]:
+    s = Store(copy_migrated(migrated_template, tmp_path / "report.sqlite3"), migrate=False)
     seed(s)
     with s.session() as db:
         for row in db.scalars(select(ObservationRow).where(ObservationRow.id.in_(HOSTILE))):

@@ -22,13 +22,14 @@ from bot.store.review import (
     record_action,
     sized_photo_url,
 )
+from tests.conftest import copy_migrated
 
 T0 = datetime(2026, 2, 1, 8, 0)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "q.sqlite3")
+def db(tmp_path: Path, migrated_template: Path) -> Store:
+    store = Store(copy_migrated(migrated_template, tmp_path / "q.sqlite3"), migrate=False)
     kinds = ["species", "genus", "family", "species", "abstain"]
     scores = [0.9, 0.5, 0.35, 0.6, 0.1]
     with store.session() as s:
