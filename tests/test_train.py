@@ -222,7 +222,8 @@ def test_training_on_a_synthetic_world_beats_chance(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, [
         "train", str(data / "train.csv"), "--labels", str(data / "labels.csv"), "--out", str(bundle),
-        "--arch", "resnet18", "--input-size", "48", "--epochs", "7", "--batch-size", "16", "--lr", "0.001",
+        # 32 px learns as well here as 48 px did (obs top-1 .33 vs .25) in half the training time
+        "--arch", "resnet18", "--input-size", "32", "--epochs", "7", "--batch-size", "16", "--lr", "0.001",
         "--workers", "0", "--device", "cpu", "--no-progress"])
     assert result.exit_code == 0, result.output
     trained = time.perf_counter() - started
