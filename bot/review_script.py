@@ -14,12 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from bot.sim.model import World
 from bot.store import Store
-from bot.store.models import DecisionRow
-from bot.store.review import ACTIONABLE, PROPOSAL_KINDS, record_action
+from bot.store.review import open_proposals, record_action
 
 
 @dataclass(frozen=True)
@@ -35,10 +32,7 @@ def review_with_truth(store: Store, world: World, moderator: str = "moderator", 
     counts: Counter[str] = Counter()
     wrong_seen = right = total = 0
     with store.session() as s:
-        open_ = list(s.scalars(select(DecisionRow).where(DecisionRow.status.in_(ACTIONABLE),
-                                                          DecisionRow.kind.in_(PROPOSAL_KINDS))
-                               .order_by(DecisionRow.id)))
-        for d in open_:
+        for d in open_proposals(s):
             obs = world.observations.get(d.observation_id)
             if obs is None or obs.true_taxon_id is None or d.taxon_id is None:
                 continue

@@ -17,6 +17,7 @@ from bot.report.build import build_report
 from bot.report.outcomes import refresh_outcomes
 from bot.sim.model import SimComment, SimIdentification, SimObservation, SimTaxon, SimUser, World
 from bot.sim.server import SimServer
+from bot.store.audit import latest_outcomes
 from bot.store.db import Store
 from bot.store.models import OutcomeRow
 from tests.audit_helpers import CASES, T0, TAXA, TRACKED, Case, seed
@@ -99,7 +100,7 @@ def test_refresh_against_the_simulator_classifies_every_case(sim: SimServer, tmp
         {"confirmed": 2, "refined": 2, "contradicted": 3, "pending": 2, "gone": 3}
 
     with store.session() as s:
-        latest = {o.decision_id: o for o in s.scalars(select(OutcomeRow).where(OutcomeRow.latest.is_(True)))}
+        latest = latest_outcomes(s)
         n_rows = len(s.scalars(select(OutcomeRow.id)).all())
     assert {d: o.outcome for d, o in latest.items()} == {c.decision_id: c.expected for c in TRACKED}
     assert (latest[6].post_state, latest[7].post_state, latest[10].post_state) == ("deleted", "withdrawn", "hidden")

@@ -22,6 +22,7 @@ from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, labels_for, make_world
 from bot.store import Store
 from bot.store.models import DecisionRow, ObservationRow
+from bot.store.records import list_decisions
 from tests.support.simconfig import sim_config
 
 # How a flavor re-reads known observations by id: v1 has its own path, a fork lists them with `id[]=`.
@@ -104,7 +105,7 @@ def test_an_observation_deleted_upstream_ends_with_a_skip_after_the_last_try(set
     for _ in range(3):
         cycle(cfg, store, classifier)
     with store.session() as s:
-        row = s.scalars(select(DecisionRow).where(DecisionRow.observation_id == left[0])).one()
+        [row] = list_decisions(s, [left[0]])
     assert row.kind == "skip" and "no longer returned" in row.reasons[0]
     final = decisions_per_observation(store)
     assert set(final) == plants and max(final.values()) == 1

@@ -21,7 +21,9 @@ from sqlalchemy import select
 from bot.sim.faults import FaultPlan, FaultRule
 from bot.sim.server import SimServer
 from bot.store import Store
-from bot.store.models import CycleRow, DecisionRow, PostRow
+from bot.store.models import CycleRow, PostRow
+from bot.store.posting import list_posts
+from bot.store.records import list_decisions
 from tests.post_world import BOT, POSTABLE, build_bundle, build_world, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,8 +114,8 @@ def test_sigkill_while_the_post_is_held_then_restart_posts_exactly_once(held_sim
         assert len(idents[oid]) == (1 if kind == "identification" else 0), (oid, idents)
     assert sum(len(v) for v in idents.values()) == 2
     with store.session() as s:
-        posts = {p.observation_id: p for p in s.scalars(select(PostRow))}
-        statuses = {d.observation_id: d.status for d in s.scalars(select(DecisionRow))}
+        posts = {p.observation_id: p for p in list_posts(s)}
+        statuses = {d.observation_id: d.status for d in list_decisions(s)}
     store.close()
     assert set(posts) == set(POSTABLE)
     assert {p.status for p in posts.values()} == {"posted"}

@@ -20,7 +20,7 @@ from bot.sim.server import SimServer
 from bot.sim.world import WorldSpec, labels_for, make_world
 from bot.store import Store
 from bot.store.models import DecisionRow, PhotoRow
-from bot.store.records import get_cursor, list_rejected
+from bot.store.records import get_cursor, list_decisions, list_photo_records, list_rejected
 from tests.support.simconfig import sim_config
 
 GOOD = 20
@@ -99,8 +99,8 @@ def test_a_hostile_page_is_decided_in_one_cycle_and_each_bad_record_is_kept_with
         rejected = list_rejected(s)
         cursor = get_cursor(s, key)
         dup_photos = list(s.scalars(select(PhotoRow.photo_id).where(PhotoRow.observation_id == DUPLICATE_PHOTOS)))
-        odd_photo = s.scalar(select(PhotoRow).where(PhotoRow.observation_id == OTHER_PORT_PHOTO))
-        odd_decision = s.scalar(select(DecisionRow).where(DecisionRow.observation_id == OTHER_PORT_PHOTO))
+        odd_photo = next(iter(list_photo_records(s, OTHER_PORT_PHOTO)), None)
+        odd_decision = next(iter(list_decisions(s, [OTHER_PORT_PHOTO])), None)
     assert good <= decided, f"undecided: {sorted(good - decided)}"
     assert len(dup_photos) == 1  # de-duplicated
     assert odd_photo is not None and odd_photo.status == "refused" and "port 8443" in (odd_photo.error or "")

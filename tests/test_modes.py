@@ -24,7 +24,9 @@ from bot.post import post_decision
 from bot.sim.server import SimServer
 from bot.store import Store
 from bot.store.models import DecisionRow, PostRow
+from bot.store.records import list_decisions
 from bot.store.review import record_action
+from bot.store.values import DecisionValue
 from tests.post_world import (
     BOT,
     MODERATOR,
@@ -68,11 +70,11 @@ def run_daemon_once(config: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def decisions(db: Path) -> dict[int, DecisionRow]:
+def decisions(db: Path) -> dict[int, DecisionValue]:
     store = Store(db)
     try:
         with store.session() as s:
-            return {d.observation_id: d for d in s.scalars(select(DecisionRow))}
+            return {d.observation_id: d for d in list_decisions(s)}
     finally:
         store.close()
 

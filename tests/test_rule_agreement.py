@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
-from sqlalchemy import select
 
 from bot.classifier.calibration import write_calibration
 from bot.cli import main
@@ -24,6 +23,7 @@ from bot.sim.model import SimObservation, SimTaxon, SimUser, World
 from bot.sim.server import SimServer
 from bot.store import Store
 from bot.store.models import DecisionRow
+from bot.store.records import list_decisions
 from tests.support.designed_model import build_designed_bundle
 from tests.support.simconfig import sim_config
 from tests.test_end_to_end import FAMILIES, GENERA, PROTOS, SPECIES, labels, proto_jpeg
@@ -80,7 +80,7 @@ def run_both(tmp_path: Path, bundle_path: Path, extra: str) -> tuple[dict, list[
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     store = Store(tmp_path / "db.sqlite3")
     with store.session() as s:
-        rows = list(s.scalars(select(DecisionRow)))
+        rows = list_decisions(s)
     store.close()
     daemon = Counter(r.kind for r in rows)
     assert sum(daemon.values()) == 90 and "skip" not in daemon

@@ -26,7 +26,7 @@ from bot.store.models import (
     PredictionRow,
     RejectedRow,
 )
-from bot.store.values import DecisionValue, value_of
+from bot.store.values import DecisionValue, PhotoRecordValue, value_of
 
 
 def get_cursor(s: Session, key: str) -> int:
@@ -304,3 +304,17 @@ def first_decisions(s: Session, kinds: Sequence[str]) -> dict[str, DecisionValue
              .group_by(DecisionRow.kind).scalar_subquery())
     rows = s.scalars(select(DecisionRow).where(DecisionRow.id.in_(first)))
     return {row.kind: value_of(DecisionValue, row) for row in rows}
+
+
+def list_decisions(s: Session, observation_ids: Sequence[int] | None = None) -> list[DecisionValue]:
+    """Every decision (or those on these observations), in the order they were made."""
+    stmt = select(DecisionRow).order_by(DecisionRow.id)
+    if observation_ids is not None:
+        stmt = stmt.where(DecisionRow.observation_id.in_(list(observation_ids)))
+    return [value_of(DecisionValue, row) for row in s.scalars(stmt)]
+
+
+def list_photo_records(s: Session, observation_id: int) -> list[PhotoRecordValue]:
+    """What the cycle recorded for each photo of one observation, in position order."""
+    stmt = select(PhotoRow).where(PhotoRow.observation_id == observation_id).order_by(PhotoRow.position)
+    return [value_of(PhotoRecordValue, row) for row in s.scalars(stmt)]

@@ -239,6 +239,13 @@ def record_action(
     return value_of(ReviewActionValue, row)
 
 
+def open_proposals(s: Session) -> list[DecisionValue]:
+    """Every proposal a moderator can still act on, oldest first (the scripted reviewer's queue)."""
+    stmt = (select(DecisionRow).where(DecisionRow.status.in_(ACTIONABLE), DecisionRow.kind.in_(PROPOSAL_KINDS))
+            .order_by(DecisionRow.id))
+    return [value_of(DecisionValue, d) for d in s.scalars(stmt)]
+
+
 def list_review_actions(s: Session, action: str | None = None) -> list[ReviewActionValue]:
     """Every review action in the order it was taken (or those of one kind: approve, reject, withdraw...)."""
     stmt = select(ReviewActionRow).order_by(ReviewActionRow.id)

@@ -142,3 +142,18 @@ class OutcomeValue(NewOutcome):
 
     id: int = 0
     latest: bool = True
+
+
+@dataclass(frozen=True)
+class PhotoRecordValue:
+    """A photo as the cycle recorded it: how its download and decoding went."""
+
+    id: int
+    observation_id: int
+    photo_id: int
+    position: int
+    url: str
+    status: str
+    error: str | None
+    bytes: int | None
+    updated_at: datetime | None

@@ -46,6 +46,7 @@ def test_a_rollup_whose_best_genus_is_outside_the_best_family_is_flagged(sim: An
     families = sorted(t.id for t in sim.world.taxa.values() if t.rank == "family" and t.iconic_taxon_name == "Plantae")
     with store.session() as s:
         genus = s.query(PredictionRow).filter_by(decision_id=did, rank="genus").one()
+        genus_name = genus.name  # read inside the session: rows do not outlive it
         own_family = sim.world.taxa[genus.taxon_id].parent_id
         other = next(f for f in families if f != own_family)
         best = s.query(PredictionRow).filter_by(decision_id=did, rank="family").one()
@@ -56,5 +57,5 @@ def test_a_rollup_whose_best_genus_is_outside_the_best_family_is_flagged(sim: An
     sign_in(client)
     page = html.unescape(client.get(f"/proposals/{did}").get_data(as_text=True))
     assert 'data-flag="rollup"' in page
-    assert (f"the best genus {genus.name} is not in the best family {sim.world.taxa[other].name}") in page
+    assert (f"the best genus {genus_name} is not in the best family {sim.world.taxa[other].name}") in page
     assert f"in {sim.world.taxa[own_family].name}" in page  # each genus with its family

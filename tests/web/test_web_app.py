@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from bot.store.db import Store
 from bot.store.models import DecisionRow, PostRow, ReviewActionRow
+from bot.store.posting import get_decision
 from bot.web.context import EXTENSION
 from tests.web.review_ui_helpers import (
     MODERATOR,
@@ -214,7 +215,7 @@ def test_edit_taxon_posts_an_identification_of_the_new_taxon(client: FlaskClient
                                                              sim: Any) -> None:
     did = seeded.decision_ids[0]
     with store.session() as s:
-        d = s.get(DecisionRow, did)
+        d = get_decision(s, did)
         assert d is not None
         other = next(t.id for t in sim.world.taxa.values() if t.rank == "species" and t.id != d.taxon_id
                      and t.iconic_taxon_name == "Plantae")

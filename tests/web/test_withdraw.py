@@ -11,7 +11,9 @@ from sqlalchemy import select, update
 
 from bot.report.build import build_report
 from bot.store.db import Store
-from bot.store.models import PostRow, ReviewActionRow
+from bot.store.models import PostRow
+from bot.store.posting import list_posts
+from bot.store.review import list_review_actions
 from bot.store.withdrawals import left_standing, mark_retracted
 from tests.web.review_ui_helpers import MODERATOR, build_app, csrf_of, make_config, seed_proposals, sign_in
 
@@ -58,8 +60,8 @@ def test_withdraw_own_identification_exactly_once(client: FlaskClient, sim: Any,
     again = client.post(f"/withdrawals/{first}", data={"csrf_token": token}, follow_redirects=True)
     assert "already withdrawn" in again.get_data(as_text=True) and len(sim.writes) == writes_before + 1
     with store.session() as s:
-        ledger = s.scalars(select(PostRow).where(PostRow.action == "withdraw")).all()
-        acts = s.scalars(select(ReviewActionRow).where(ReviewActionRow.action == "withdraw")).all()
+        ledger = list_posts(s, action="withdraw")
+        acts = list_review_actions(s, action="withdraw")
         standing = left_standing(s)
     assert [(p.remote_id, p.status, p.user_login) for p in ledger] == [(remote, "posted", MODERATOR)]
     assert [a.moderator for a in acts] == [MODERATOR]  # in the history
