@@ -49,13 +49,14 @@ class DemoOptions:
     families: int = 4
     genera_per_family: int = 2
     species_per_genus: int = 3
-    photos_per_species: int = 30
+    photos_per_species: int = 60
     held_out: float = 0.4  # share of photos kept out of training: half calibrates, half tests
     min_decided: int = 15  # a small world: fewer decided observations per rank than a real one needs
     target_precision: float = 0.9
     observations: int = 240
-    epochs: int = 8
+    epochs: int = 10
     input_size: int = 64
+    augment: str = "light"  # rendered photos already vary pose, scale, colour and background (see augment.py)
     waves: int = 3
     wave_seconds: float = 6.0
     port: int = 8765
@@ -131,10 +132,12 @@ def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> dict[str,
         f"{test} to test")
     result = train(TrainOptions(manifest=out / "dataset" / "train.csv", labels=out / "dataset" / "labels.csv",
                                 out=out / "model", arch="resnet18", epochs=opts.epochs, batch_size=32,
-                                input_size=opts.input_size, workers=0, name="demo-resnet18", version="1",
+                                input_size=opts.input_size, augment=opts.augment, workers=0,
+                                name="demo-resnet18", version="1",
                                 device="cpu", seed=opts.seed))
     last = result.history[-1] if result.history else {}
-    say(f"3/7 model: resnet18 at {opts.input_size} px, {opts.epochs} epochs -> {out / 'model'} "
+    say(f"3/7 model: resnet18 at {opts.input_size} px, {opts.epochs} epochs, {opts.augment} augmentation "
+        f"-> {out / 'model'} "
         f"(training accuracy in the last epoch {float(last.get('accuracy', 0.0)):.2f})")
     decision = DecisionConfig(target_precision=opts.target_precision, min_decided=opts.min_decided)
     cal = calibrate(CalibrateOptions(bundle=out / "model", manifest=out / "dataset" / "calibration.csv",

@@ -62,6 +62,18 @@ def test_habit_pipeline_has_no_rotation_or_vertical_flip() -> None:
     assert not any(isinstance(t, v2.RandomRotation) for t in flatten(build_train_transform(64, " Habit ")))
 
 
+def test_light_augmentation_only_crops_mildly_and_mirrors() -> None:
+    """`--augment light` (the demo's): no colour jitter, shear or rotation, for every tag; a typo is refused."""
+    for tag in ("habit", "leaf"):
+        light = flatten(build_train_transform(64, tag, augment="light"))
+        assert not any(isinstance(t, v2.ColorJitter | v2.RandomAffine | v2.RandomRotation | v2.RandomVerticalFlip)
+                       for t in light)
+        crop = next(t for t in light if isinstance(t, v2.RandomResizedCrop))
+        assert crop.scale == (0.7, 1.0) and any(isinstance(t, v2.RandomHorizontalFlip) for t in light)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        build_train_transform(64, "leaf", augment="heavy")
+
+
 def top_darker_than_bottom(x: torch.Tensor) -> bool:
     """Rows 20-45% vs 55-80% of the height: clear of the borders translation may blacken."""
     h = x.shape[-2]

@@ -32,6 +32,8 @@ _file = click.Path(path_type=Path, exists=True, dir_okay=False)
 @click.option("--schedule", type=click.Choice(["cosine", "step"]), default="cosine", show_default=True,
               help="Learning-rate decay over the epochs.")
 @click.option("--input-size", type=click.IntRange(min=16), default=224, show_default=True)
+@click.option("--augment", type=click.Choice(["paper", "light"]), default="paper", show_default=True,
+              help="The paper's augmentation, or light (mild crop, mirror) for a short run on rendered photos.")
 @click.option("--workers", type=click.IntRange(min=0), default=4, show_default=True, help="Data loader processes.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt after its last finished epoch.")
 @click.option("--val", type=_file, default=None, help="Validation manifest: photo top-1 after each epoch.")
@@ -42,7 +44,8 @@ _file = click.Path(path_type=Path, exists=True, dir_okay=False)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="No progress bar (log lines per epoch only).")
 def train_cmd(manifest: Path, labels: Path | None, out: Path, arch: str, init: Path | None, epochs: int,
-              batch_size: int, lr: float, weight_decay: float, schedule: str, input_size: int, workers: int,
+              batch_size: int, lr: float, weight_decay: float, schedule: str, input_size: int, augment: str,
+              workers: int,
               resume: bool, val: Path | None, name: str, version: str | None, device: str, seed: int,
               no_progress: bool) -> None:
     """Train a classifier on MANIFEST and write a model bundle to OUT.
@@ -64,8 +67,8 @@ def train_cmd(manifest: Path, labels: Path | None, out: Path, arch: str, init: P
         click.echo(f"--resume: no checkpoint at {out / CHECKPOINT_NAME}; training from epoch 1")
     result = train(TrainOptions(
         manifest=manifest, labels=labels, out=out, arch=arch, init=init, epochs=epochs, batch_size=batch_size,
-        lr=lr, weight_decay=weight_decay, schedule=schedule, input_size=input_size, workers=workers,
-        resume=resume, val=val, name=name, version=version or "1", device=device, seed=seed,
+        lr=lr, weight_decay=weight_decay, schedule=schedule, input_size=input_size, augment=augment,
+        workers=workers, resume=resume, val=val, name=name, version=version or "1", device=device, seed=seed,
         progress=not no_progress,
     ))
     if result.bundle is not None:

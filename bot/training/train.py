@@ -53,6 +53,7 @@ class TrainOptions:
     weight_decay: float = 0.0
     schedule: str = "cosine"  # or "step": x0.1 every third of the run
     input_size: int = 224
+    augment: str = "paper"  # or "light": see augment.build_train_transform
     workers: int = 4
     resume: bool = False
     val: Path | None = None
@@ -307,7 +308,8 @@ def _train(opts: TrainOptions, ddp: Dist, device: torch.device, labels: list[Lab
     net: nn.Module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if ddp.enabled else model
     paths, targets, tags = data
-    loader = _loader(PhotoDataset(paths, targets, tags, opts.input_size, train=True), opts, ddp, device, True)
+    photos = PhotoDataset(paths, targets, tags, opts.input_size, train=True, augment=opts.augment)
+    loader = _loader(photos, opts, ddp, device, True)
     val_loader = _loader(PhotoDataset(*val_data, opts.input_size, train=False), opts, Dist(), device, False) \
         if val_data and ddp.main else None
     criterion = nn.CrossEntropyLoss(weight=class_weights(targets, len(labels)).to(device))
