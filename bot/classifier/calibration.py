@@ -47,11 +47,7 @@ def write_calibration(folder: Path, *, temperature: float | None, info: dict[str
         if value is not None:
             table[key] = value
     doc["calibration"] = table
-    if cutoffs:
-        cut = tomlkit.table()
-        for rank, value in cutoffs.items():
-            cut[rank] = float(value)
-        doc["cutoffs"] = cut
+    _put_cutoffs(doc, cutoffs)
     path.write_text(tomlkit.dumps(doc), encoding="utf-8")
 
 
@@ -72,9 +68,14 @@ def write_cutoffs(folder: Path, *, info: dict[str, Any], cutoffs: dict[str, floa
         if value is not None:
             table[key] = value
     doc.pop("cutoffs", None)
+    _put_cutoffs(doc, cutoffs)
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def _put_cutoffs(doc: tomlkit.TOMLDocument, cutoffs: dict[str, float] | None) -> None:
+    """Writes `[cutoffs]` as floats (a rank with no cutoff is absent, so the config's number applies)."""
     if cutoffs:
         cut = tomlkit.table()
         for rank, value in cutoffs.items():
             cut[rank] = float(value)
         doc["cutoffs"] = cut
-    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
