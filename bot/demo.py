@@ -54,7 +54,7 @@ class DemoOptions:
     min_decided: int = 15  # a small world: fewer decided observations per rank than a real one needs
     target_precision: float = 0.9
     observations: int = 240
-    epochs: int = 10
+    epochs: int = 20  # the cosine schedule's last epochs matter: 14 left species of a genus confused
     input_size: int = 64
     augment: str = "light"  # rendered photos already vary pose, scale, colour and background (see augment.py)
     waves: int = 3

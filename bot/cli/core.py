@@ -200,7 +200,7 @@ def config_show(state: State) -> None:
 @click.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True,
               help="Folder for everything the demo makes.")
-@click.option("--epochs", default=10, show_default=True, type=int, help="Training epochs for the demo model.")
+@click.option("--epochs", default=20, show_default=True, type=int, help="Training epochs for the demo model.")
 @click.option("--port", default=8765, show_default=True, type=int, help="Simulator port (another if busy).")
 def demo(out: Path, epochs: int, port: int) -> None:
     """The quick-start demo: a synthetic world, a small model, the simulator, the daemon, the report."""
