@@ -40,11 +40,9 @@ def compare_predictions(reference: Mapping[int, ObservationPrediction | None],
                         other: Mapping[int, ObservationPrediction | None], labels: Sequence[Label],
                         cfg: DecisionConfig) -> dict[str, Any]:
     """Largest probability difference and decisions that differ (near the cutoff or not)."""
-    ids = [i for i in reference if reference[i] is not None and other.get(i) is not None]
+    pairs = [(i, a, b) for i, a in reference.items() if a is not None and (b := other.get(i)) is not None]
     max_diff, differ, near, differ_near = 0.0, 0, 0, 0
-    for obs_id in ids:
-        a, b = reference[obs_id], other[obs_id]
-        assert a is not None and b is not None
+    for obs_id, a, b in pairs:
         max_diff = max(max_diff, float(np.abs(np.asarray(a.probs) - np.asarray(b.probs)).max()))
         obs = _observation(obs_id)
         da, db = decide(a, labels, obs, cfg), decide(b, labels, obs, cfg)
@@ -54,5 +52,5 @@ def compare_predictions(reference: Mapping[int, ObservationPrediction | None],
         if (da.kind, da.taxon_id) != (db.kind, db.taxon_id):
             differ_near += is_near
             differ += not is_near
-    return {"observations_compared": len(ids), "max_prob_diff": max_diff, "decisions_differ": differ,
+    return {"observations_compared": len(pairs), "max_prob_diff": max_diff, "decisions_differ": differ,
             "decisions_near_cutoff": near, "decisions_differ_near_cutoff": differ_near, "cutoff": cfg.cutoff}

@@ -32,7 +32,8 @@ def flora_refresh(state: State) -> None:
     finally:
         platform.close()
         store.close()
-    assert outcome is not None
+    if outcome is None:
+        raise click.ClickException("flora refresh did not run: [decision] flora_place_id is not set")
     if not outcome.ok:
         raise click.ClickException(f"flora refresh failed after {outcome.requests} request(s): {outcome.error}; "
                                    f"keeping the last list ({outcome.taxa} species)")

@@ -161,7 +161,8 @@ def proposal(decision_id: int) -> str:
         problem = refresh_context(ctx.store, platform, stale)
     with ctx.store.session() as s:
         card = get_card(s, decision_id, PHOTO_SIZE)
-        assert card is not None
+        if card is None:  # deleted between the two reads (a pruning job)
+            abort(404, description=_("There is no proposal %(id)d.", id=decision_id))
         views = _views([card])
     here = url_for("review.proposal", decision_id=decision_id)
     return render_template("proposal.html", views=views, here=here, context_problem=problem)
