@@ -62,7 +62,8 @@ def rewrite_size(url: str, size: str) -> str:
 # --- the SSRF guard -----------------------------------------------------------------------------------
 
 
-def _default_resolver(host: str) -> list[str]:
+def resolve_addresses(host: str) -> list[str]:
+    """Every address `host` resolves to (the SSRF guard checks them all, then pins one)."""
     return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
 
 
@@ -253,7 +254,7 @@ def make_fetcher(cfg: Config, host: PhotoHost, *, decode_size: int | None = None
                  resolver: Callable[[str], list[str]] | None = None,
                  media_budget: MediaBudget | None = None) -> Callable[[tuple[int, Photo]], PhotoResult]:
     """One photo job to its PhotoResult (never raises for the photo's own faults); thread-safe."""
-    return _Fetcher(cfg, host, resolver or _default_resolver, media_budget, decode_size)
+    return _Fetcher(cfg, host, resolver or resolve_addresses, media_budget, decode_size)
 
 
 def download_photos(observations: Sequence[Observation], cfg: Config, *, decode_size: int | None = None,

@@ -344,16 +344,18 @@ def iter_suggestions(session: Session, f: Filters, source: str,
 # --- withdrawal -------------------------------------------------------------------------------
 
 
+def standing_identifications() -> Select[PostRow]:
+    """Posted identifications (with their remote id) that no posted withdrawal has taken back: what
+    retract and the Withdraw page may act on.  Callers narrow it (a model version, an author)."""
+    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == PostStatus.POSTED)
+    return select(PostRow).where(PostRow.action == "post", PostRow.kind == "identification",
+                                 PostRow.status == PostStatus.POSTED, PostRow.remote_id.is_not(None),
+                                 PostRow.decision_id.not_in(withdrawn))
+
+
 def current_posted_identifications(session: Session, model_version: str) -> list[PostValue]:
     """Identifications of a model version that were posted and not yet withdrawn by us."""
-    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == PostStatus.POSTED)
-    stmt = (
-        select(PostRow)
-        .where(PostRow.action == "post", PostRow.kind == "identification", PostRow.status == PostStatus.POSTED,
-               PostRow.model_version == model_version, PostRow.remote_id.is_not(None),
-               PostRow.decision_id.not_in(withdrawn))
-        .order_by(PostRow.id)
-    )
+    stmt = standing_identifications().where(PostRow.model_version == model_version).order_by(PostRow.id)
     return [value_of(PostValue, row) for row in session.scalars(stmt)]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.domain import DecisionStatus, PostStatus, utcnow
-from bot.store.audit import current_posted_identifications
+from bot.store.audit import current_posted_identifications, standing_identifications
 from bot.store.models import DecisionRow, KeyValueRow, PostRow, ReviewActionRow
 from bot.store.values import PostValue, value_of
 
@@ -68,13 +68,8 @@ def left_standing(s: Session) -> dict[str, list[StandingPost]]:
 
 def own_posted_identifications(s: Session, login: str, limit: int = 200) -> list[StandingPost]:
     """The moderator's own posted, not withdrawn identifications, retracted versions first, newest first."""
-    withdrawn = select(PostRow.decision_id).where(PostRow.action == "withdraw", PostRow.status == PostStatus.POSTED)
-    posts = [value_of(PostValue, row) for row in s.scalars(
-        select(PostRow).where(PostRow.action == "post", PostRow.kind == "identification",
-                              PostRow.status == PostStatus.POSTED, PostRow.user_login == login,
-                              PostRow.remote_id.is_not(None),
-                              PostRow.decision_id.not_in(withdrawn))
-        .order_by(PostRow.id.desc()).limit(limit))]
+    stmt = standing_identifications().where(PostRow.user_login == login).order_by(PostRow.id.desc()).limit(limit)
+    posts = [value_of(PostValue, row) for row in s.scalars(stmt)]
     standing = _standing(s, posts, set(retracted_versions(s)))
     return sorted(standing, key=lambda p: not p.retracted)
 

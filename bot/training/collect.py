@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import random
-import socket
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,11 +115,8 @@ def photo_fetcher(cfg: Config) -> Fetch:
     host = PhotoHost(cfg)
     budget = photos.MediaBudget.from_config(cfg)
 
-    def resolve(host_name: str) -> list[str]:
-        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host_name, None)})
-
     def fetch(url: str) -> bytes:
-        return photos.fetch_photo_bytes(host, url, cfg, resolve, budget)
+        return photos.fetch_photo_bytes(host, url, cfg, photos.resolve_addresses, budget)
 
     return fetch
 

@@ -146,24 +146,26 @@ def more_cards() -> str:
     return render_template("_cards.html", views=views, here=here)
 
 
+def _card_or_404(decision_id: int) -> Card:
+    with web_context().store.session() as s:
+        card = get_card(s, decision_id, PHOTO_SIZE)
+    if card is None:
+        abort(404, description=_("There is no proposal %(id)d.", id=decision_id))
+    return card
+
+
 @bp.get("/proposals/<int:decision_id>")
 def proposal(decision_id: int) -> str:
     """One proposal's permalink: the same card, whatever its status."""
     ctx = web_context()
-    with ctx.store.session() as s:
-        card = get_card(s, decision_id, PHOTO_SIZE)
-        if card is None:
-            abort(404, description=_("There is no proposal %(id)d.", id=decision_id))
-        stale = stale_ids([card], ctx.cfg.review.context_max_age_minutes)
+    card = _card_or_404(decision_id)
+    stale = stale_ids([card], ctx.cfg.review.context_max_age_minutes)
     problem = None
     platform = ctx.platform_or_none()
     if stale and platform is not None:
         problem = refresh_context(ctx.store, platform, stale)
-    with ctx.store.session() as s:
-        card = get_card(s, decision_id, PHOTO_SIZE)
-        if card is None:  # deleted between the two reads (a pruning job)
-            abort(404, description=_("There is no proposal %(id)d.", id=decision_id))
-        views = _views([card])
+        card = _card_or_404(decision_id)  # with the context just re-read
+    views = _views([card])
     here = url_for("review.proposal", decision_id=decision_id)
     return render_template("proposal.html", views=views, here=here, context_problem=problem)
 
